@@ -1,0 +1,47 @@
+# launchplane-runner-maintainer — every target installs what it needs from nothing.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: demo test check lint typecheck contracts fmt sandbox-prepare clean
+
+demo: .venv/.synced  ## the main job on the embedded default: a dry-run plan of the example lane
+	$(RUN) launchplane-agent plan --example
+
+test: .venv/.synced sandbox-prepare  ## the whole suite, real systemd included
+	$(RUN) pytest -q
+
+check: lint typecheck contracts  ## static checks that .ci/run also runs
+
+lint: .venv/.synced
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: .venv/.synced
+	$(RUN) mypy --strict agent helper tests
+
+contracts: .venv/.synced
+	$(RUN) lint-imports
+
+fmt: .venv/.synced
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+sandbox-prepare:
+	bash tests/sandbox/sandbox.sh prepare
+
+$(CURDIR)/.tools/bin/uv:
+	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv; }
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,86 @@
+"""Pure classifier: one lane's observed state -> its observed shape, with the reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.contracts import (
+    GithubRunner,
+    RunnerLaneMaintainerDesiredState,
+    RunnerLaneMaintainerObservedState,
+    Shape,
+)
+from helper.identifiers import MANAGED_LABEL
+
+DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})
+
+
+@dataclass(frozen=True)
+class Classification:
+    shape: Shape
+    reasons: tuple[str, ...] = ()
+
+
+def labels_match(desired: RunnerLaneMaintainerDesiredState, runner: GithubRunner) -> bool:
+    """Every declared label present and no undeclared custom label (case-insensitive)."""
+    want = {label.lower() for label in desired.labels}
+    custom = {label.name.lower() for label in runner.labels if label.type == "custom"}
+    return want <= runner.label_names and custom <= want
+
+
+def is_managed_runner(runner: GithubRunner) -> bool:
+    """A GitHub runner is ours only if it carries the launchplane-managed label."""
+    return MANAGED_LABEL in runner.label_names
+
+
+def _conflicts(
+    desired: RunnerLaneMaintainerDesiredState, observed: RunnerLaneMaintainerObservedState
+) -> list[str]:
+    reasons: list[str] = []
+    if observed.github is None:
+        reasons.append("GitHub inventory was not observed")
+    elif len(observed.github.runners) > 1:
+        reasons.append(f"{len(observed.github.runners)} GitHub runners share the lane name")
+    local = observed.local
+    if local.exists and (local.is_symlink or not local.is_directory):
+        reasons.append(f"{local.path} is not a real directory")
+    if local.runner_file_error is not None:
+        reasons.append(f".runner is unreadable: {local.runner_file_error}")
+    rf = local.runner_file
+    if rf is not None:
+        if rf.agent_name != desired.lane_name:
+            reasons.append(f".runner names agent {rf.agent_name!r}")
+        if rf.git_hub_url.rstrip("/").lower() != desired.github_url.lower():
+            reasons.append(".runner is registered to another repository")
+        runners = observed.github.runners if observed.github else ()
+        if rf.agent_id is not None and len(runners) == 1 and runners[0].id != rf.agent_id:
+            reasons.append(".runner agent id differs from the GitHub runner id")
+    if local.stale_migrated_files and rf is None:
+        reasons.append("stale _migrated files without a .runner")
+    unit = observed.unit
+    if unit.exists and not unit.managed:
+        reasons.append(f"{unit.unit_name} exists without launchplane ownership marks")
+    elif unit.managed and unit.dropin_lane_mark != desired.lane_name:
+        reasons.append(f"{unit.unit_name} is marked for lane {unit.dropin_lane_mark!r}")
+    return reasons
+
+
+def classify(
+    desired: RunnerLaneMaintainerDesiredState, observed: RunnerLaneMaintainerObservedState
+) -> Classification:
+    """Map observed state to one of the seven shapes; anything inconsistent is a conflict."""
+    reasons = _conflicts(desired, observed)
+    if reasons:
+        return Classification(Shape.UNKNOWN_CONFLICT, tuple(reasons))
+    inventory = observed.github.runners if observed.github is not None else ()
+    runner = inventory[0] if inventory else None
+    local_present = observed.local.runner_file is not None or observed.unit.exists
+    if runner is None:
+        return Classification(Shape.LOCAL_SERVICE_ONLY if local_present else Shape.ABSENT)
+    if not local_present:
+        return Classification(Shape.GITHUB_ONLY)
+    if not labels_match(desired, runner):
+        return Classification(Shape.MISMATCHED_LABELS)
+    if observed.unit.active_state == "active":
+        return Classification(Shape.SUPERVISED_ACTIVE)
+    return Classification(Shape.SUPERVISED_INACTIVE)

@@ -1,0 +1,225 @@
+"""The lanes.toml contract: desired lanes and host allowlists, loaded strictly, checked purely."""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from helper.errors import ConfigError
+from helper.identifiers import (
+    HOST_RE,
+    MANAGED_LABEL,
+    SERVICE_USER_RE,
+    Finding,
+    canonical_repository,
+    is_within,
+    label_findings,
+    lane_name_findings,
+    path_findings,
+    unit_name_for,
+)
+
+DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
+BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
+
+
+class StrictModel(BaseModel):
+    """Boundary model: unknown fields refused, immutable, no type coercion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Repository = Annotated[str, AfterValidator(canonical_repository)]
+# TOML arrays arrive as lists: accept them for tuples; the items stay strict.
+Names = Annotated[tuple[str, ...], Field(strict=False)]
+Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
+
+
+class RunnerLaneMaintainerDesiredState(StrictModel):
+    """One lane as root declared it. Syntax is checked by `lane_findings`, not by the model,
+    so that the planner can refuse (rather than crash on) anything unsafe that reaches it."""
+
+    repository: Repository
+    host_name: str
+    lane_name: str
+    registration_root: str
+    service_user: str
+    systemd_unit_name: str
+    labels: Names
+    product: str
+    runner_version_policy: str = Field(default="latest", pattern=r"^(latest|\d+\.\d+\.\d+)$")
+    managed: Literal[True] = True
+    apply: bool = False
+    build_work: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_unit_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "systemd_unit_name" not in data and "lane_name" in data:
+            return {**data, "systemd_unit_name": unit_name_for(str(data["lane_name"]))}
+        return data
+
+    @property
+    def runner_directory(self) -> str:
+        """Exactly `<registration_root>/<lane_name>`."""
+        return f"{self.registration_root}/{self.lane_name}"
+
+    @property
+    def github_url(self) -> str:
+        return f"https://github.com/{self.repository}"
+
+
+class HostPolicy(StrictModel):
+    """The allowlists a lane must pass on this host."""
+
+    allowed_repositories: Repositories
+    approved_hosts: Names
+    allowed_registration_roots: Names
+    allowed_service_users: Names
+    required_labels: Names = BASE_LABELS
+    min_buildx_version: str = Field(default="0.11.0", pattern=r"^\d+\.\d+\.\d+$")
+    agent_user: str = "launchplane-agent"
+
+
+class LanesFile(StrictModel):
+    """The whole of /etc/launchplane/lanes.toml."""
+
+    policy: HostPolicy
+    lanes: Annotated[tuple[RunnerLaneMaintainerDesiredState, ...], Field(strict=False)] = ()
+
+    def lanes_named(self, lane_name: str) -> list[RunnerLaneMaintainerDesiredState]:
+        return [lane for lane in self.lanes if lane.lane_name == lane_name]
+
+
+def syntax_findings(lane: RunnerLaneMaintainerDesiredState) -> list[Finding]:
+    """Findings that make a lane unsafe to even name: bad identifiers and path traversal."""
+    out = lane_name_findings("lane_name", lane.lane_name)
+    out += path_findings("registration_root", lane.registration_root)
+    if not HOST_RE.fullmatch(lane.host_name):
+        out.append(Finding("invalid_host_name", "host_name", "not an RFC 1123 host name"))
+    if not SERVICE_USER_RE.fullmatch(lane.service_user) or lane.service_user == "root":
+        out.append(Finding("invalid_service_user", "service_user", "not a valid non-root user"))
+    out += label_findings("labels", list(lane.labels))
+    out += label_findings("product", [lane.product])
+    return out
+
+
+def policy_findings(
+    lane: RunnerLaneMaintainerDesiredState,
+    policy: HostPolicy,
+    all_lanes: tuple[RunnerLaneMaintainerDesiredState, ...],
+) -> list[Finding]:
+    """Findings against the allowlists and the rest of the file; each one blocks the lane."""
+    out: list[Finding] = []
+    if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
+        out.append(
+            Finding("repository_not_allowed", "repository", f"{lane.repository} not allowlisted")
+        )
+    if lane.host_name.lower() not in {h.lower() for h in policy.approved_hosts}:
+        out.append(Finding("host_not_approved", "host_name", f"{lane.host_name} not approved"))
+    if not any(
+        lane.registration_root == root or is_within(lane.registration_root, root)
+        for root in policy.allowed_registration_roots
+    ):
+        out.append(
+            Finding(
+                "registration_root_not_allowed",
+                "registration_root",
+                f"{lane.registration_root} is outside the allowed roots",
+            )
+        )
+    if lane.service_user not in policy.allowed_service_users:
+        out.append(
+            Finding(
+                "service_user_not_allowed", "service_user", f"{lane.service_user} not allowlisted"
+            )
+        )
+    have = {label.lower() for label in lane.labels}
+    if MANAGED_LABEL not in have:
+        out.append(Finding("missing_managed_label", "labels", f"{MANAGED_LABEL!r} is required"))
+    for label in policy.required_labels:
+        if label.lower() not in have and label.lower() != MANAGED_LABEL:
+            out.append(Finding("missing_required_label", "labels", f"{label!r} is required"))
+    for kind, label in (("host", lane.host_name), ("product", lane.product)):
+        if label.lower() not in have:
+            out.append(Finding("missing_required_label", "labels", f"{kind} label {label!r}"))
+    if lane.systemd_unit_name != unit_name_for(lane.lane_name):
+        out.append(
+            Finding(
+                "unit_name_mismatch",
+                "systemd_unit_name",
+                f"must be {unit_name_for(lane.lane_name)!r}",
+            )
+        )
+    if Counter(other.lane_name for other in all_lanes)[lane.lane_name] > 1:
+        out.append(Finding("duplicate_lane", "lane_name", f"{lane.lane_name} is declared twice"))
+    dirs = [other.runner_directory for other in all_lanes if other is not lane]
+    if lane.runner_directory in dirs:
+        out.append(
+            Finding("duplicate_lane", "registration_root", "runner directory shared with a lane")
+        )
+    return out
+
+
+def lane_findings(
+    lane: RunnerLaneMaintainerDesiredState,
+    policy: HostPolicy,
+    all_lanes: tuple[RunnerLaneMaintainerDesiredState, ...],
+) -> list[Finding]:
+    """Every reason this lane may not be acted on, sorted; empty means it may."""
+    return sorted(syntax_findings(lane) + policy_findings(lane, policy, all_lanes))
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
+    """Parse lanes.toml text; any problem raises ConfigError naming the file and field paths."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [("(file)", f"not valid TOML: {exc}")]) from None
+    try:
+        parsed = LanesFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = [(_loc(err["loc"]), err["msg"]) for err in exc.errors(include_input=False)]
+        raise ConfigError(path, problems) from None
+    problems = [
+        (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
+        for i, lane in enumerate(parsed.lanes)
+        for f in syntax_findings(lane)
+    ]
+    problems += [
+        (f"policy.allowed_registration_roots[{i}]", f"{f.code}: {f.message}")
+        for i, root in enumerate(parsed.policy.allowed_registration_roots)
+        for f in path_findings("", root)
+    ]
+    if problems:
+        raise ConfigError(path, problems)
+    return parsed
+
+
+def load_lanes(path: str | Path = DEFAULT_LANES_FILE) -> LanesFile:
+    """Read and parse a lanes file; unreadable or invalid files raise ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            str(path), [("(file)", f"cannot read: {exc.__class__.__name__}")]
+        ) from None
+    return parse_lanes(text, str(path))
