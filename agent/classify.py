@@ -28,6 +28,12 @@ def labels_match(desired: RunnerLaneMaintainerDesiredState, runner: GithubRunner
     return want <= runner.label_names and custom <= want
 
 
+def repository_of_url(url: str) -> str:
+    """`owner/name` (lowercase) from a github.com or GitHub Enterprise Server repository URL."""
+    path = url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
+    return path.strip("/").removesuffix(".git").lower()
+
+
 def is_managed_runner(runner: GithubRunner) -> bool:
     """A GitHub runner is ours only if it carries the launchplane-managed label."""
     return MANAGED_LABEL in runner.label_names
@@ -50,7 +56,7 @@ def _conflicts(
     if rf is not None:
         if rf.agent_name != desired.lane_name:
             reasons.append(f".runner names agent {rf.agent_name!r}")
-        if rf.git_hub_url.rstrip("/").lower() != desired.github_url.lower():
+        if repository_of_url(rf.git_hub_url) != desired.repository.lower():
             reasons.append(".runner is registered to another repository")
         runners = observed.github.runners if observed.github else ()
         if rf.agent_id is not None and len(runners) == 1 and runners[0].id != rf.agent_id:

@@ -75,10 +75,6 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
         """Exactly `<registration_root>/<lane_name>`."""
         return f"{self.registration_root}/{self.lane_name}"
 
-    @property
-    def github_url(self) -> str:
-        return f"https://github.com/{self.repository}"
-
 
 class HostPolicy(StrictModel):
     """The allowlists a lane must pass on this host."""
