@@ -104,4 +104,6 @@ def label_findings(field: str, labels: list[str]) -> list[Finding]:
 
 def is_within(child: str, root: str) -> bool:
     """Whether normal absolute path `child` lies strictly below normal absolute path `root`."""
+    if ".." in child.split("/") or ".." in root.split("/"):
+        return False
     return child != root and PurePosixPath(child).is_relative_to(PurePosixPath(root))

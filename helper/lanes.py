@@ -160,8 +160,7 @@ def policy_findings(
         )
     if Counter(other.lane_name for other in all_lanes)[lane.lane_name] > 1:
         out.append(Finding("duplicate_lane", "lane_name", f"{lane.lane_name} is declared twice"))
-    dirs = [other.runner_directory for other in all_lanes if other is not lane]
-    if lane.runner_directory in dirs:
+    elif Counter(other.runner_directory for other in all_lanes)[lane.runner_directory] > 1:
         out.append(
             Finding("duplicate_lane", "registration_root", "runner directory shared with a lane")
         )
