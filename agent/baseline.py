@@ -1,0 +1,174 @@
+"""Lane-scoped baseline readiness: user, runner directory, Docker isolation and versions, labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from agent.contracts import BaselineFinding, BaselineState, HostPolicy
+from helper.identifiers import is_within
+from helper.lanes import RunnerLaneMaintainerDesiredState, policy_findings
+
+LABEL_CODES = {"missing_managed_label", "missing_required_label"}
+
+
+@dataclass(frozen=True)
+class DockerVersions:
+    engine: str | None
+    cli: str | None
+    buildx: str | None
+
+
+def _run(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def probe_docker() -> DockerVersions:
+    """Versions as the docker CLI reports them; None where absent or unreachable."""
+    if shutil.which("docker") is None:
+        return DockerVersions(None, None, None)
+    cli = _run(["docker", "version", "--format", "{{.Client.Version}}"])
+    engine = _run(["docker", "version", "--format", "{{.Server.Version}}"])
+    buildx_out = _run(["docker", "buildx", "version"]) or ""
+    parts = buildx_out.split()
+    buildx = parts[1].lstrip("v").split("-")[0] if len(parts) > 1 else None
+    return DockerVersions(engine=engine, cli=cli, buildx=buildx)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    out = []
+    for part in text.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits or 0))
+    return tuple(out)
+
+
+def _directory_findings(
+    desired: RunnerLaneMaintainerDesiredState, policy: HostPolicy, uid: int | None
+) -> list[BaselineFinding]:
+    path = desired.runner_directory
+    if not any(is_within(path, root) for root in policy.allowed_registration_roots):
+        return [BaselineFinding(code="runner_directory_outside_root", message=path)]
+    # Walk every component below the root without following links.
+    current = Path("/")
+    for part in Path(path).parts[1:]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return [
+                BaselineFinding(
+                    code="runner_directory_missing", message=str(current), fixable_by_apply=True
+                )
+            ]
+        except OSError as exc:
+            return [BaselineFinding(code="runner_directory_unreadable", message=str(exc))]
+        if stat.S_ISLNK(st.st_mode):
+            return [BaselineFinding(code="runner_directory_symlink", message=str(current))]
+        if not stat.S_ISDIR(st.st_mode):
+            return [BaselineFinding(code="runner_directory_not_directory", message=str(current))]
+    if uid is not None and st.st_uid != uid:
+        return [
+            BaselineFinding(
+                code="runner_directory_owner", message=f"{path} owned by uid {st.st_uid}"
+            )
+        ]
+    return []
+
+
+def _docker_credentials(home: str, uid: int) -> list[BaselineFinding]:
+    """The service user's Docker config holds no credentials of another user.
+
+    Absent config: isolated. Unreadable or not the user's own: unknown, so not ready."""
+    config = Path(home) / ".docker" / "config.json"
+    try:
+        st = os.lstat(config)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [BaselineFinding(code="docker_credentials_unknown", message=str(exc))]
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != uid:
+        return [
+            BaselineFinding(
+                code="docker_credentials_foreign",
+                message=f"{config} is a link or owned by uid {st.st_uid}",
+            )
+        ]
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [BaselineFinding(code="docker_credentials_unknown", message=type(exc).__name__)]
+    if not isinstance(data, dict):
+        return [BaselineFinding(code="docker_credentials_unknown", message="not a JSON object")]
+    if data.get("credsStore") or data.get("credHelpers"):
+        return [
+            BaselineFinding(
+                code="docker_credentials_unknown",
+                message="a credential helper is configured; its store cannot be inspected",
+            )
+        ]
+    return []
+
+
+def check_baseline(
+    desired: RunnerLaneMaintainerDesiredState,
+    policy: HostPolicy,
+    now: datetime,
+    *,
+    docker: Callable[[], DockerVersions] = probe_docker,
+    getpwnam: Callable[[str], pwd.struct_passwd] = pwd.getpwnam,
+) -> BaselineState:
+    """Every lane-scoped readiness check; each violation is a finding with a stable code."""
+    findings: list[BaselineFinding] = []
+    evidence: dict[str, str] = {}
+    if desired.service_user not in policy.allowed_service_users:
+        findings.append(
+            BaselineFinding(code="service_user_not_allowed", message=desired.service_user)
+        )
+    try:
+        entry = getpwnam(desired.service_user)
+    except KeyError:
+        entry = None
+        findings.append(BaselineFinding(code="service_user_missing", message=desired.service_user))
+    uid = entry.pw_uid if entry else None
+    if entry is not None:
+        evidence["service_user_uid"] = str(entry.pw_uid)
+        if entry.pw_uid == 0:
+            findings.append(BaselineFinding(code="service_user_is_root", message="uid 0"))
+        findings += _docker_credentials(entry.pw_dir, entry.pw_uid)
+    findings += _directory_findings(desired, policy, uid)
+    evidence["runner_directory"] = desired.runner_directory
+    versions = docker()
+    evidence["docker_engine"] = versions.engine or "unavailable"
+    evidence["docker_cli"] = versions.cli or "unavailable"
+    evidence["docker_buildx"] = versions.buildx or "unavailable"
+    if desired.build_work:
+        if versions.buildx is None:
+            findings.append(
+                BaselineFinding(code="buildx_missing", message="build lane needs buildx")
+            )
+        elif _version_tuple(versions.buildx) < _version_tuple(policy.min_buildx_version):
+            findings.append(
+                BaselineFinding(
+                    code="buildx_too_old",
+                    message=f"{versions.buildx} < {policy.min_buildx_version}",
+                )
+            )
+    findings += [
+        BaselineFinding(code=f.code, message=f.message)
+        for f in policy_findings(desired, policy, (desired,))
+        if f.code in LABEL_CODES
+    ]
+    return BaselineState(checked_at=now, findings=tuple(findings), evidence=evidence)

@@ -1,0 +1,41 @@
+"""The agent's errors, under the shared base.
+
+Hierarchy::
+
+    helper.errors.LaunchplaneError
+    └── AgentError                 the agent could not do what was asked
+        ├── AuditConflict          a record exists with a different payload, or the store is unsafe
+        ├── AuditNotFound          no record of that id
+        ├── PassLocked             another reconcile pass holds the lock
+        └── StepFailed             an executor step failed (carries the step name)
+
+GitHub's errors live in agent.github.errors, also under AgentError's base.
+"""
+
+from __future__ import annotations
+
+from helper.errors import LaunchplaneError
+
+
+class AgentError(LaunchplaneError):
+    code = "agent_error"
+
+
+class AuditConflict(AgentError):
+    code = "audit_conflict"
+
+
+class AuditNotFound(AgentError):
+    code = "audit_not_found"
+
+
+class PassLocked(AgentError):
+    code = "pass_locked"
+
+
+class StepFailed(AgentError):
+    code = "step_failed"
+
+    def __init__(self, step: str, message: str) -> None:
+        self.step = step
+        super().__init__(f"{step}: {message}")

@@ -1,0 +1,129 @@
+"""Lane-scoped baseline readiness: each violation has its own code."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.baseline import DockerVersions, check_baseline
+from helper.lanes import HostPolicy
+from tests.planner import factories as f
+
+ME = 4242 if os.getuid() == 0 else os.getuid()
+
+
+def entry(home: Path, uid: int = ME) -> pwd.struct_passwd:
+    return pwd.struct_passwd(("launchplane-runner", "x", uid, uid, "", str(home), "/bin/false"))
+
+
+def run(
+    tmp_path: Path,
+    *,
+    build_work: bool = False,
+    buildx: str | None = "0.12.1",
+    uid: int = ME,
+    **desired: Any,
+) -> set[str]:
+    root = tmp_path / "runners"
+    policy = HostPolicy(
+        allowed_repositories=(f.REPO,),
+        approved_hosts=(f.HOST,),
+        allowed_registration_roots=(str(root),),
+        allowed_service_users=(f.USER,),
+    )
+    lane = f.desired(registration_root=str(root), build_work=build_work, **desired)
+    home = tmp_path / "home"
+    state = check_baseline(
+        lane,
+        policy,
+        f.NOW,
+        docker=lambda: DockerVersions("27.1", "27.1", buildx),
+        getpwnam=lambda name: (
+            entry(home, uid) if name == f.USER else (_ for _ in ()).throw(KeyError(name))
+        ),
+    )
+    assert state.evidence["docker_buildx"] == (buildx or "unavailable")
+    return {x.code for x in state.findings}
+
+
+def lane_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "runners" / f.LANE
+    d.mkdir(parents=True)
+    if os.getuid() == 0:
+        os.chown(d, ME, ME)
+    return d
+
+
+def test_ready_lane_has_no_findings(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert run(tmp_path) == set()
+
+
+def test_missing_directory_is_fixable_by_apply(tmp_path: Path) -> None:
+    assert run(tmp_path) == {"runner_directory_missing"}
+
+
+def test_symlinked_directory(tmp_path: Path) -> None:
+    (tmp_path / "runners").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "runners" / f.LANE).symlink_to(tmp_path / "elsewhere")
+    assert run(tmp_path) == {"runner_directory_symlink"}
+
+
+def test_directory_owned_by_another_user(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert run(tmp_path, uid=ME + 4242) == {"runner_directory_owner"}
+
+
+def test_service_user_missing_and_not_allowed(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert {"service_user_missing", "service_user_not_allowed"} <= run(
+        tmp_path, service_user="nobody2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ({"credsStore": "desktop"}, "docker_credentials_unknown"),
+        ("not json", "docker_credentials_unknown"),
+    ],
+)
+def test_docker_credentials_that_cannot_be_vouched_for(
+    tmp_path: Path, content: Any, code: str
+) -> None:
+    lane_dir(tmp_path)
+    cfg = tmp_path / "home" / ".docker" / "config.json"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(content if isinstance(content, str) else json.dumps(content))
+    if os.getuid() == 0:
+        os.chown(cfg, ME, ME)
+    assert code in run(tmp_path)
+
+
+def test_docker_config_linked_to_another_users(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    other = tmp_path / "root-docker.json"
+    other.write_text(json.dumps({"auths": {"ghcr.io": {"auth": "eA=="}}}))
+    cfg = tmp_path / "home" / ".docker" / "config.json"
+    cfg.parent.mkdir(parents=True)
+    cfg.symlink_to(other)
+    assert "docker_credentials_foreign" in run(tmp_path)
+
+
+def test_buildx_enforced_only_for_build_lanes(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert run(tmp_path, buildx="0.9.1") == set()
+    assert run(tmp_path, build_work=True, buildx="0.9.1") == {"buildx_too_old"}
+    assert run(tmp_path, build_work=True, buildx=None) == {"buildx_missing"}
+    assert run(tmp_path, build_work=True, buildx="0.12.1") == set()
+
+
+def test_missing_required_labels(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert "missing_managed_label" in run(tmp_path, labels=f.LABELS[:2] + f.LABELS[3:])
