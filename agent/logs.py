@@ -1,0 +1,47 @@
+"""structlog set-up: one JSON event per line under systemd, every registered secret masked."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+from helper.redact import REDACTOR
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Mask registered secrets in every key and value of the event."""
+    redacted: MutableMapping[str, Any] = REDACTOR.redact_obj(dict(event_dict))
+    return redacted
+
+
+def configure(
+    *, json_output: bool, stream: TextIO | None = None, level: int = logging.INFO
+) -> None:
+    """JSON lines for journald (or --json), key=value for a person at a terminal; logs to stderr."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
