@@ -6,7 +6,7 @@
 #   sandbox.sh prepare                       install host tools, build/cache the rootfs
 #   sandbox.sh rootfs                        print the cached rootfs path
 #   sandbox.sh prepare-wheels REQ OUTDIR [-- PIP-ARGS...]
-#                                            download wheels for the container's python
+#                                            wheels for the container's python (offline use)
 #   sandbox.sh up NAME [--bind-ro H:C]... [--bind H:C]... [--overlay H:C]...
 #                      [--timeout SECONDS]  boot the container and wait for systemd
 #   sandbox.sh exec NAME [--cwd DIR] [--env K=V]... -- CMD...
@@ -15,6 +15,7 @@
 #   sandbox.sh cp-out NAME CONTPATH HOSTDIR  copy a file/dir out of the container
 #   sandbox.sh status [NAME]                 show state (exit 0 only if NAME is running)
 #   sandbox.sh down NAME [--timeout SECONDS] stop, clean up, verify nothing is left
+#                                            (--timeout 0: SIGKILL at once, no SIGTERM)
 #   sandbox.sh verify NAME                   only check that nothing of NAME is left
 #   sandbox.sh clean                         remove all cached root file systems
 #
@@ -25,6 +26,9 @@
 #   LP_SANDBOX_SOURCES  apt sources file given to mmdebstrap as MIRROR
 #                       (default /etc/apt/sources.list.d/debian.sources)
 #   LP_SANDBOX_ROOTFS   use this rootfs instead of the cached one (up only)
+#   LP_SANDBOX_PIP_PYTHON  CPython 3.11 whose pip prepare-wheels uses (default python3)
+#
+# exec exits with the command's status, or 125 when the sandbox is not up.
 #
 # See docs/sandbox.md for how it works, what it costs and the pitfalls.
 set -euo pipefail
@@ -44,7 +48,6 @@ readonly DPKG_EXCLUDES=(
 readonly HOST_PACKAGES=(systemd-container mmdebstrap)
 readonly CONTAINER_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly CGROUP_PARENT=launchplane-sandbox
-readonly CGROUP_HIERARCHIES=(systemd unified)
 
 CACHE_ROOT=${LP_SANDBOX_CACHE:-/var/cache/launchplane-sandbox}
 STATE_ROOT=${LP_SANDBOX_STATE:-/run/launchplane-sandbox}
@@ -115,10 +118,22 @@ nspawn_pids_for() {
 
 # ---------------------------------------------------------------- rootfs
 
+# Shell code run by mmdebstrap on the finished tree ($1 is its root).
+customize_hook() {
+    # shellcheck disable=SC2016 # $1 is expanded later, by mmdebstrap's hook shell
+    printf '%s' 'set -e; for u in '"$MASK_UNITS"'; do ln -sfn /dev/null "$1/etc/systemd/system/$u"; done'
+    # The hostname must come from nspawn's -M, not from a copied /etc/hostname; the dpkg
+    # path-excludes are for the cache only, not for packages that tests install; the host's
+    # resolver is of no use behind --private-network (empty file: glibc uses loopback).
+    # shellcheck disable=SC2016
+    printf '%s' '; rm -f "$1/etc/hostname" "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"' \
+        '; : >"$1/etc/resolv.conf"'
+}
+
 cache_key() {
     {
-        printf 'version=%s\nsuite=%s\ninclude=%s\nmask=%s\n' \
-            "$SCRIPT_VERSION" "$SUITE" "$INCLUDE" "$MASK_UNITS"
+        printf 'version=%s\nsuite=%s\ninclude=%s\nhook=%s\n' \
+            "$SCRIPT_VERSION" "$SUITE" "$INCLUDE" "$(customize_hook)"
         printf 'dpkgopt=%s\n' "${DPKG_EXCLUDES[@]}"
         printf 'sources:\n'
         cat "$SOURCES"
@@ -131,25 +146,26 @@ rootfs_path() {
 }
 
 ensure_host_packages() {
-    local missing=()
-    command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
-    command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    local missing=() pkg
+    for pkg in "${HOST_PACKAGES[@]}"; do
+        dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null | grep -qx installed \
+            || missing+=("$pkg")
+    done
     command -v nsenter >/dev/null || die "nsenter (util-linux) is missing"
     ((${#missing[@]})) || return 0
     export DEBIAN_FRONTEND=noninteractive
-    # Only refresh the package lists when apt does not know a candidate.
-    if apt-cache policy "${missing[@]}" 2>/dev/null | grep -q 'Candidate: (none)' \
-        || [[ $(apt-cache policy "${missing[@]}" 2>/dev/null | grep -c 'Candidate:') \
-            -lt ${#missing[@]} ]]; then
+    local apt_opts=(-o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends)
+    # Refresh the package lists only when apt does not know the packages yet.
+    if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
         log "apt-get update"
-        timeout 600 apt-get update -qq
+        timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
     fi
     log "installing ${missing[*]}"
     # --no-install-recommends: libnss-mymachines would edit the host's nsswitch.conf.
-    if ! timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
-        log "install failed; refreshing package lists and retrying once"
-        timeout 600 apt-get update -qq
-        timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    if ! timeout 900 apt-get install "${apt_opts[@]}" "${missing[@]}" >&2; then
+        log "install failed; refreshing the package lists and retrying once"
+        timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+        timeout 900 apt-get install "${apt_opts[@]}" "${missing[@]}" >&2
     fi
 }
 
@@ -158,8 +174,10 @@ remove_tree() {
     local dir=$1 mnt
     [[ -e $dir ]] || return 0
     while read -r mnt; do
-        [[ -n $mnt ]] && umount -R "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-    done < <(findmnt -rn -o TARGET | grep -F -- "$dir" | sort -r || true)
+        [[ -n $mnt ]] || continue
+        umount -R "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    done < <(findmnt -rn -o TARGET \
+        | awk -v d="$dir" '$0 == d || index($0, d "/") == 1' | sort -r)
     rm -rf --one-file-system -- "$dir"
 }
 
@@ -167,12 +185,14 @@ cmd_prepare() {
     need_root
     local t0 rootfs tmp hook unit
     t0=$(now_ms)
-    ensure_host_packages
-    rootfs=$(rootfs_path)
     mkdir -p "$CACHE_ROOT"
+    # One prepare at a time (an orphaned mmdebstrap inherits the lock and keeps it).
     exec 9>"$CACHE_ROOT/.lock"
     flock -w 1800 9 || die "timed out waiting for the cache lock $CACHE_ROOT/.lock"
+    ensure_host_packages
+    rootfs=$(rootfs_path)
     if [[ -d $rootfs ]]; then
+        prune_caches "$rootfs"
         log "rootfs cached: $rootfs ($(($(now_ms) - t0)) ms)"
         printf '%s\n' "$rootfs"
         return 0
@@ -186,27 +206,41 @@ cmd_prepare() {
     tmp=$CACHE_ROOT/.tmp-${rootfs##*/}-$$
     # shellcheck disable=SC2064
     trap "remove_tree '$tmp'" EXIT
-    hook='set -e; for u in '"$MASK_UNITS"'; do ln -sfn /dev/null "$1/etc/systemd/system/$u"; done'
-    # The container's hostname must come from nspawn's -M, not from a copied /etc/hostname;
-    # the dpkg path-excludes are for the cache only, not for packages installed in tests.
-    hook+='; rm -f "$1/etc/hostname" "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"'
-    hook+='; : >"$1/etc/machine-id"'
+    trap 'exit 130' INT TERM HUP
+    hook=$(customize_hook)
     local dpkgopts=()
     for unit in "${DPKG_EXCLUDES[@]}"; do dpkgopts+=("--dpkgopt=$unit"); done
     log "building $rootfs (mmdebstrap, include: $INCLUDE)"
-    timeout 1800 mmdebstrap --quiet --mode=root --variant=minbase --include="$INCLUDE" \
+    timeout --foreground 1800 mmdebstrap --quiet --mode=root --variant=minbase --include="$INCLUDE" \
         "${dpkgopts[@]}" --customize-hook="$hook" \
         "$SUITE" "$tmp" "$SOURCES" >&2
     [[ -x $tmp/lib/systemd/systemd ]] || die "build produced no systemd in $tmp"
     mv -T -- "$tmp" "$rootfs"
-    trap - EXIT
+    trap - EXIT INT TERM HUP
     {
         printf 'built=%s\nseconds=%s\nsize=%s\ninclude=%s\n' "$(date -u +%FT%TZ)" \
             "$((($(now_ms) - t0) / 1000))" "$(du -sh --one-file-system "$rootfs" | cut -f1)" \
             "$INCLUDE"
     } >"$rootfs.info"
     log "rootfs built in $(($(now_ms) - t0)) ms, $(du -sh "$rootfs" | cut -f1): $rootfs"
+    prune_caches "$rootfs"
     printf '%s\n' "$rootfs"
+}
+
+# Remove cached trees other than KEEP that no sandbox (per its state) runs on.
+prune_caches() {
+    local keep=$1 d f used
+    for d in "$CACHE_ROOT"/rootfs-*; do
+        [[ -d $d && $d != "$keep" ]] || continue
+        used=0
+        for f in "$STATE_ROOT"/*/rootfs; do
+            [[ -r $f && $(cat "$f") == "$d" ]] && used=1
+        done
+        ((used)) && continue
+        log "pruning outdated cache $d"
+        remove_tree "$d"
+        rm -f -- "$d.info"
+    done
 }
 
 cmd_rootfs() { rootfs_path; }
@@ -217,6 +251,13 @@ cmd_clean() {
     mkdir -p "$CACHE_ROOT"
     exec 9>"$CACHE_ROOT/.lock"
     flock -w 60 9 || die "cache is locked"
+    for d in "$STATE_ROOT"/*/; do
+        [[ -d $d ]] || continue
+        d=$(basename "$d")
+        if same_proc "$(state_get "$d" nspawn.pid)" "$(state_get "$d" nspawn.start)"; then
+            die "sandbox '$d' is running on the cache: run '$0 down $d' first"
+        fi
+    done
     for d in "$CACHE_ROOT"/rootfs-* "$CACHE_ROOT"/.tmp-rootfs-*; do
         [[ -e $d ]] || continue
         log "removing $d"
@@ -228,25 +269,34 @@ cmd_clean() {
 
 cmd_prepare_wheels() {
     (($# >= 2)) || die "usage: prepare-wheels REQUIREMENTS_FILE OUTDIR [-- PIP-ARGS...]"
-    local req=$1 out=$2 py=${LP_SANDBOX_PIP_PYTHON:-python3} cert y
+    local req=$1 out=$2 py=${LP_SANDBOX_PIP_PYTHON:-python3} cert
     shift 2
     [[ ${1:-} == -- ]] && shift
     [[ -r $req ]] || die "requirements file $req not readable"
+    "$py" -m pip --version >/dev/null 2>&1 \
+        || die "no pip for $py (set LP_SANDBOX_PIP_PYTHON, or install python3-pip)"
+    # The container runs Debian 12's CPython 3.11 on glibc 2.36, x86_64: the same platform
+    # as this host, so a host CPython 3.11 picks the right wheels, and builds the ones
+    # only published as source (pure-Python sdists such as sdnotify) into wheels.
+    "$py" -c 'import platform, sys
+ok = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+sys.exit(0 if ok and platform.machine() == "x86_64" else 1)' \
+        || die "$py is not CPython 3.11 on x86_64 (set LP_SANDBOX_PIP_PYTHON)"
     mkdir -p "$out"
-    # The container runs Debian 12's CPython 3.11 on glibc 2.36 (x86_64). --isolated
-    # ignores the host's pip configuration (find-links, constraints, extra indexes).
-    local plat=()
-    for ((y = 36; y >= 17; y--)); do plat+=(--platform "manylinux_2_${y}_x86_64"); done
-    plat+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64
-        --platform manylinux1_x86_64)
     cert=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
     local certopt=()
     [[ -r $cert ]] && certopt=(--cert "$cert")
-    timeout 900 "$py" -m pip download --isolated --disable-pip-version-check \
-        --no-input --timeout 60 "${certopt[@]}" \
-        --only-binary=:all: --implementation cp --python-version 3.11 \
-        --abi cp311 --abi abi3 --abi none "${plat[@]}" \
-        --dest "$out" --requirement "$req" "$@" >&2
+    # --isolated: ignore the host's pip configuration (find-links, constraints, extra
+    # indexes); only the certificate bundle is passed on explicitly.
+    timeout 900 "$py" -m pip wheel --isolated --disable-pip-version-check --no-input \
+        --timeout 60 "${certopt[@]}" --prefer-binary --wheel-dir "$out" \
+        --requirement "$req" "$@" >&2
+    local f bad=()
+    for f in "$out"/*; do
+        [[ -e $f && $f != *.whl ]] && bad+=("$f")
+    done
+    ((${#bad[@]} == 0)) || die "not wheels: ${bad[*]}"
+    log "wheels for the container in $out: $(find "$out" -name '*.whl' | wc -l)"
 }
 
 # ---------------------------------------------------------------- state
@@ -256,16 +306,22 @@ state_dir() { printf '%s/%s\n' "$STATE_ROOT" "$1"; }
 state_get() {
     local f
     f=$(state_dir "$1")/$2
-    [[ -r $f ]] && cat "$f" || true
+    if [[ -r $f ]]; then cat "$f"; fi
 }
 
-# Leader PID of a running container NAME (verified), or die.
+# Leader PID of a running container NAME (verified), or exit 125.
 leader_of() {
     local name=$1 leader start
     leader=$(state_get "$name" leader.pid)
     start=$(state_get "$name" leader.start)
-    [[ -n $leader ]] || die "sandbox '$name' is not up (no state in $(state_dir "$name"))"
-    same_proc "$leader" "$start" || die "sandbox '$name' is not running (leader $leader gone)"
+    if [[ -z $leader ]]; then
+        log "error: sandbox '$name' is not up (no state in $(state_dir "$name"))"
+        exit 125
+    fi
+    if ! same_proc "$leader" "$start"; then
+        log "error: sandbox '$name' is not running (its PID 1, $leader, is gone)"
+        exit 125
+    fi
     printf '%s\n' "$leader"
 }
 
@@ -275,14 +331,38 @@ in_container() {
     nsenter -t "$leader" -a env -i PATH="$CONTAINER_PATH" HOME=/root LANG=C.UTF-8 "$@"
 }
 
+# Mount points of the cgroup hierarchies nspawn places itself and the container in:
+# the name=systemd v1 one and the v2 one on a hybrid host (like these), or the v2 root.
+cgroup_hierarchies() {
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        printf '%s\n' /sys/fs/cgroup
+        return 0
+    fi
+    local h
+    for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+        if mountpoint -q "$h"; then printf '%s\n' "$h"; fi
+    done
+}
+
+# The per-machine cgroups: nspawn (without a host systemd) creates payload/ and
+# supervisor/ next to its own cgroup, so it is started in one of its own.
 cgroup_dirs_for() {
     local h
-    for h in "${CGROUP_HIERARCHIES[@]}"; do
-        [[ -d /sys/fs/cgroup/$h ]] && printf '/sys/fs/cgroup/%s/%s/%s\n' "$h" "$CGROUP_PARENT" "$1"
-    done
-    # nspawn without a host systemd also creates these next to its own cgroup; when it
-    # ran in a hierarchy's root (older versions of this script did), they sit at the root.
+    while read -r h; do
+        [[ -n $h ]] && printf '%s/%s/%s\n' "$h" "$CGROUP_PARENT" "$1"
+    done < <(cgroup_hierarchies)
     return 0
+}
+
+# Empty cgroups left at a hierarchy's root by an nspawn started there (for example by
+# hand, as in the measured recipe): rmdir only succeeds on empty, unused ones.
+remove_root_payload_cgroups() {
+    local h d
+    while read -r h; do
+        for d in "$h/payload/init.scope" "$h/payload" "$h/supervisor"; do
+            if [[ -d $d ]]; then rmdir -- "$d" 2>/dev/null || true; fi
+        done
+    done < <(cgroup_hierarchies)
 }
 
 # ---------------------------------------------------------------- up
@@ -336,14 +416,19 @@ cmd_up() {
             die "sandbox '$name' is already up (nspawn $(state_get "$name" nspawn.pid))"
         fi
         log "stale state for '$name' found; cleaning up first"
-        cleanup_leftovers "$name"
+        stop_and_clean "$name" 5
     fi
     local others
     others=$(nspawn_pids_for "$name")
     [[ -z $others ]] || die "a systemd-nspawn for machine '$name' runs already (pid $others)"
-    [[ ! -e /run/systemd/nspawn/propagate/$name ]] || cleanup_leftovers "$name"
+    [[ ! -e /run/systemd/nspawn/propagate/$name ]] || stop_and_clean "$name" 5
+    [[ -z $(cgroup_pids "$name") ]] || stop_and_clean "$name" 5
 
     mkdir -p "$state"
+    # From here on, any failure (fail_up, die, set -e) stops what was started and cleans up.
+    # shellcheck disable=SC2064
+    trap "up_failed '$name'" EXIT
+    trap 'exit 130' INT TERM HUP
     local logf=$state/nspawn.log cg
     printf '%s\n' "$rootfs" >"$state/rootfs"
     printf '%s\n' "$logf" >"$state/log"
@@ -421,6 +506,7 @@ cmd_up() {
         sleep 0.1
     done
     printf '%s\n' "$(($(now_ms) - t0))" >"$state/boot.ms"
+    trap - EXIT INT TERM HUP
     if [[ $st == degraded ]]; then
         log "warning: '$name' booted degraded; failed units:"
         in_container "$leader" systemctl --failed --no-legend --no-pager >&2 || true
@@ -428,6 +514,7 @@ cmd_up() {
     log "'$name' is $st after $(($(now_ms) - t0)) ms (nspawn $pid, leader $leader)"
 }
 
+# Fail the boot loudly: the message and the end of nspawn's log; the EXIT trap cleans up.
 fail_up() {
     local name=$1 msg=$2 logf
     logf=$(state_get "$name" log)
@@ -439,8 +526,15 @@ fail_up() {
             printf 'sandbox: ---- end of log ----\n'
         fi
     } >&2
-    stop_and_clean "$name" 15 || true
     exit 1
+}
+
+up_failed() {
+    local rc=$? name=$1
+    trap - EXIT
+    log "boot of '$name' failed: stopping it and cleaning up"
+    stop_and_clean "$name" 15 || true
+    exit "$((rc ? rc : 1))"
 }
 
 # ---------------------------------------------------------------- exec / cp
@@ -455,7 +549,7 @@ cmd_exec() {
             --) shift; break ;;
             --cwd) (($# >= 2)) || die "--cwd needs a directory"; pre+=(-C "$2"); shift 2 ;;
             --env)
-                (($# >= 2)) && [[ $2 == ?*=* ]] || die "--env needs NAME=VALUE"
+                [[ $# -ge 2 && $2 == ?*=* ]] || die "--env needs NAME=VALUE"
                 envs+=("$2")
                 shift 2
                 ;;
@@ -464,7 +558,7 @@ cmd_exec() {
     done
     (($#)) || die "exec: no command given"
     local leader
-    leader=$(leader_of "$name")
+    leader=$(leader_of "$name") || exit 125
     exec nsenter -t "$leader" -a env -i "${pre[@]}" PATH="$CONTAINER_PATH" HOME=/root \
         LANG=C.UTF-8 "${envs[@]}" "$@"
 }
@@ -473,8 +567,9 @@ cmd_cp_in() {
     (($# == 3)) || die "usage: cp-in NAME HOSTPATH CONTAINER_DIR"
     local name=$1 src=$2 dest=$3 leader
     [[ -e $src ]] || die "$src does not exist"
-    leader=$(leader_of "$name")
+    leader=$(leader_of "$name") || exit 125
     src=$(realpath -e -- "$src")
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     tar -C "$(dirname -- "$src")" -cf - -- "$(basename -- "$src")" \
         | in_container "$leader" sh -c 'mkdir -p "$1" && tar -C "$1" -xf - --no-same-owner' \
             sh "$dest"
@@ -483,8 +578,9 @@ cmd_cp_in() {
 cmd_cp_out() {
     (($# == 3)) || die "usage: cp-out NAME CONTAINER_PATH HOSTDIR"
     local name=$1 src=$2 dest=$3 leader
-    leader=$(leader_of "$name")
+    leader=$(leader_of "$name") || exit 125
     mkdir -p -- "$dest"
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     in_container "$leader" sh -c 'tar -C "$(dirname "$1")" -cf - "$(basename "$1")"' sh "$src" \
         | tar -C "$dest" -xf - --no-same-owner
 }
@@ -525,54 +621,91 @@ cmd_status() {
 
 # ---------------------------------------------------------------- down / verify
 
-# Stop our nspawn (SIGTERM, bounded wait, SIGKILL of that PID only) and remove leftovers.
+# PIDs in NAME's own cgroups (nspawn, the container's processes): all of them ours.
+cgroup_pids() {
+    local cg
+    while read -r cg; do
+        [[ -n $cg && -d $cg ]] || continue
+        find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+    done < <(cgroup_dirs_for "$1") | sort -un
+}
+
+# Stop our nspawn and everything in NAME's cgroups, then remove the leftovers.
+#  1. SIGTERM to the recorded nspawn PID (identity checked by start time): nspawn powers
+#     the container off cleanly. It is repeated once a second within the grace period,
+#     because a request that arrives before the container's systemd has installed its
+#     signal handlers is dropped by the kernel (PID 1 of a PID namespace).
+#  2. Past GRACE seconds (at once when GRACE is 0): SIGKILL to that PID only.
+#  3. A SIGKILLed nspawn leaves its container running: whatever is still in NAME's own
+#     cgroups (created by `up` for this machine alone) is then killed (cgroup.kill, or
+#     SIGKILL to each listed PID where that file does not exist).
 stop_and_clean() {
-    local name=$1 grace=$2 pid start leader lstart
+    local name=$1 grace=$2 pid start deadline cg pids wait_ms=3000
     pid=$(state_get "$name" nspawn.pid)
     start=$(state_get "$name" nspawn.start)
-    leader=$(state_get "$name" leader.pid)
-    lstart=$(state_get "$name" leader.start)
     if same_proc "$pid" "$start"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        if ! wait_gone "$pid" "$start" "$grace"; then
+        local n=0
+        deadline=$(($(now_ms) + grace * 1000))
+        # A grace of 0 means a hard stop: no SIGTERM at all.
+        ((grace == 0)) || kill -TERM "$pid" 2>/dev/null || true
+        while same_proc "$pid" "$start" && (($(now_ms) < deadline)); do
+            sleep 0.1
+            ((++n % 10)) || kill -TERM "$pid" 2>/dev/null || true
+        done
+        if same_proc "$pid" "$start"; then
             log "nspawn $pid still running after ${grace}s; SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
+            wait_ms=0 # its container does not stop by itself
             wait_gone "$pid" "$start" 10 || log "nspawn $pid survived SIGKILL"
         fi
     fi
-    # The container's PID 1 dies with nspawn; if it ever outlives it, it is still ours.
-    if same_proc "$leader" "$lstart"; then
-        wait_gone "$leader" "$lstart" 5 || {
-            log "container PID 1 ($leader) outlived nspawn; SIGKILL"
-            kill -KILL "$leader" 2>/dev/null || true
-            wait_gone "$leader" "$lstart" 10 || true
-        }
+    deadline=$(($(now_ms) + wait_ms))
+    while [[ -n $(cgroup_pids "$name") ]] && (($(now_ms) < deadline)); do sleep 0.1; done
+    pids=$(cgroup_pids "$name")
+    if [[ -n $pids ]]; then
+        log "killing what is left in the cgroups of '$name': $(echo "$pids" | tr '\n' ' ')"
+        while read -r cg; do
+            if [[ -w $cg/cgroup.kill ]]; then echo 1 >"$cg/cgroup.kill" 2>/dev/null || true; fi
+        done < <(cgroup_dirs_for "$name")
+        for pid in $(cgroup_pids "$name"); do kill -KILL "$pid" 2>/dev/null || true; done
+        deadline=$(($(now_ms) + 10000))
+        while [[ -n $(cgroup_pids "$name") ]] && (($(now_ms) < deadline)); do sleep 0.1; done
     fi
     cleanup_leftovers "$name"
 }
 
 # Remove the leftovers nspawn leaves on a host whose PID 1 is not systemd.
 cleanup_leftovers() {
-    local name=$1 cg d state
+    local name=$1 cg d state deadline
     state=$(state_dir "$name")
-    while read -r cg; do
-        [[ -n $cg && -d $cg ]] || continue
-        # Deepest first; rmdir fails (harmlessly) on a cgroup that still has processes.
-        while read -r d; do
-            rmdir -- "$d" 2>/dev/null || true
-        done < <(find "$cg" -depth -type d 2>/dev/null)
-    done < <(cgroup_dirs_for "$name")
-    for d in /sys/fs/cgroup/{systemd,unified}/"$CGROUP_PARENT"; do
-        [[ -d $d ]] && rmdir -- "$d" 2>/dev/null || true
+    # Deepest first; rmdir fails (harmlessly) on a cgroup that still has processes, and
+    # a cgroup whose last process just died can stay busy for a moment: retry, bounded.
+    deadline=$(($(now_ms) + 5000))
+    while :; do
+        while read -r cg; do
+            [[ -n $cg && -d $cg ]] || continue
+            while read -r d; do
+                rmdir -- "$d" 2>/dev/null || true
+            done < <(find "$cg" -depth -type d 2>/dev/null)
+        done < <(cgroup_dirs_for "$name")
+        local left=0
+        while read -r cg; do
+            if [[ -n $cg && -d $cg ]]; then left=1; fi
+        done < <(cgroup_dirs_for "$name")
+        ((left && $(now_ms) < deadline)) || break
+        sleep 0.1
     done
+    while read -r d; do
+        if [[ -d $d/$CGROUP_PARENT ]]; then rmdir -- "$d/$CGROUP_PARENT" 2>/dev/null || true; fi
+    done < <(cgroup_hierarchies)
+    remove_root_payload_cgroups
     if [[ -d /run/systemd/nspawn/propagate/$name ]]; then
         rm -rf --one-file-system -- "/run/systemd/nspawn/propagate/$name"
     fi
-    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn 2>/dev/null || true
-    if [[ -d $state ]]; then
-        # Keep the log of a failed run readable for a post-mortem outside the state dir.
-        rm -rf --one-file-system -- "$state"
-    fi
+    # nspawn's own directories, once empty (the lock files live only while it runs).
+    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks 2>/dev/null || true
+    rmdir /run/systemd/nspawn 2>/dev/null || true
+    if [[ -d $state ]]; then rm -rf --one-file-system -- "$state"; fi
     rmdir "$STATE_ROOT" 2>/dev/null || true
 }
 
@@ -591,9 +724,11 @@ verify_gone() {
     while read -r cg; do
         [[ -n $cg && -e $cg ]] && left+=("cgroup: $cg")
     done < <(cgroup_dirs_for "$name")
-    for cg in /sys/fs/cgroup/{systemd,unified}/{payload/init.scope,payload,supervisor}; do
-        [[ -e $cg ]] && left+=("cgroup: $cg")
-    done
+    while read -r cg; do
+        for p in "$cg/payload" "$cg/supervisor"; do
+            if [[ -e $p ]]; then log "note: $p exists (an nspawn started at the cgroup root?)"; fi
+        done
+    done < <(cgroup_hierarchies)
     [[ -e /run/systemd/nspawn/propagate/$name ]] \
         && left+=("file: /run/systemd/nspawn/propagate/$name")
     [[ -e $(state_dir "$name") ]] && left+=("file: $(state_dir "$name")")
