@@ -32,6 +32,7 @@ from helper.identifiers import (
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
+DEFAULT_GITHUB_WEB_URL = "https://github.com"
 
 
 class StrictModel(BaseModel):
@@ -86,6 +87,12 @@ class HostPolicy(StrictModel):
     required_labels: Names = BASE_LABELS
     min_buildx_version: str = Field(default="0.11.0", pattern=r"^\d+\.\d+\.\d+$")
     agent_user: str = "launchplane-agent"
+    # Where config.sh registers (`--url <github_web_url>/<repository>`): github.com, or a
+    # GitHub Enterprise Server / a loopback emulator. Scheme and host[:port] only, no path.
+    github_web_url: str = Field(
+        default=DEFAULT_GITHUB_WEB_URL,
+        pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$",
+    )
 
 
 class LanesFile(StrictModel):

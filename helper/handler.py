@@ -1,0 +1,165 @@
+"""One connection's request, from peer credentials to an audited, redacted Response.
+
+Order, each step refusing before the next: audit log open -> peer uid (before reading a
+byte) -> frame (size, time) -> strict request -> verb access -> lanes.toml -> the lane
+(declared once, allowlisted, this host) -> the verb's own checks -> action. Verbs run one
+at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from helper.access import Peer, check_connect
+from helper.auditlog import AuditLog, redact_entry
+from helper.config import HelperConfig
+from helper.errors import ConfigError, HelperError, InternalError, LaneRefused
+from helper.facts import PwdUsers, UserDb, dropin_facts
+from helper.identifiers import Finding
+from helper.lanes import load_lanes
+from helper.protocol import Request, Response, decode_request, error_body
+from helper.resolve import resolve_lane
+from helper.systemd import DbusSystemd, SystemdPort
+from helper.verbs import REGISTRY, authorize
+from helper.verbs.base import VerbContext
+
+SystemdConnector = Callable[[], AbstractAsyncContextManager[SystemdPort]]
+ReadPayload = Callable[[], Awaitable[bytes]]
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One JSON line on stderr (the journal), redacted like the audit log."""
+    line = json.dumps(redact_entry({"event": event, **fields}), sort_keys=True, default=str)
+    print(line, file=sys.stderr, flush=True)
+
+
+def _config_refusal(exc: ConfigError) -> LaneRefused:
+    findings = [Finding("config_invalid", field, message) for field, message in exc.problems]
+    return LaneRefused(f"{exc.path} is not a valid lanes file", findings[:50])
+
+
+class Handler:
+    """Turns one connection into one Response; owns the audit log and the verb lock."""
+
+    def __init__(
+        self,
+        config: HelperConfig,
+        systemd: SystemdConnector | None = None,
+        users: UserDb | None = None,
+        host_name: Callable[[], str] = socket.gethostname,
+    ) -> None:
+        self.config = config
+        self.systemd: SystemdConnector = systemd or (
+            lambda: DbusSystemd.connect(config.bus_address)
+        )
+        self.users = users or PwdUsers()
+        self.host_name = host_name
+        self.audit = AuditLog(config.audit_log)
+        self._lock: asyncio.Lock | None = None
+
+    def agent_uid(self) -> int | None:
+        """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""
+        try:
+            policy = load_lanes(self.config.lanes_file).policy
+        except ConfigError:
+            return None
+        ids = self.users.lookup(policy.agent_user)
+        return ids[0] if ids else None
+
+    async def handle(self, peer: Peer, read_payload: ReadPayload) -> Response:
+        started = time.monotonic()
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "peer_uid": peer.uid,
+            "peer_gid": peer.gid,
+            "peer_pid": peer.pid,
+            "verb": None,
+            "lane": None,
+            "dry_run": None,
+            "unit_hash_before": None,
+            "unit_hash_after": None,
+        }
+        try:
+            audit = self.audit.open()
+        except HelperError as exc:
+            log_event("audit_unavailable", error=str(exc), peer_uid=peer.uid)
+            return Response(ok=False, verb=None, lane=None, dry_run=True, error=error_body(exc))
+        try:
+            request, result = await self._serve(peer, read_payload, entry)
+            response = Response(
+                ok=True,
+                verb=request.verb,
+                lane=request.lane,
+                dry_run=request.dry_run,
+                result=result,
+            )
+        except HelperError as exc:
+            response = self._refusal(exc, entry)
+        except Exception as exc:
+            log_event("internal_error", trace=traceback.format_exc(), peer_uid=peer.uid)
+            response = self._refusal(InternalError(exc.__class__.__name__), entry)
+        finally:
+            entry["duration_ms"] = round((time.monotonic() - started) * 1000)
+        entry.update(
+            ok=response.ok,
+            code=response.error.code if response.error else "ok",
+            reason=response.error.reason if response.error else None,
+            message=response.error.message[:500] if response.error else None,
+            changed=response.result.get("changed"),
+        )
+        audit.write(entry)
+        log_event("request", **entry)
+        return response
+
+    def _refusal(self, exc: HelperError, entry: dict[str, Any]) -> Response:
+        """The error response; verb, lane and mode as far as the request was understood."""
+        return Response(
+            ok=False,
+            verb=entry["verb"],
+            lane=entry["lane"],
+            dry_run=entry["dry_run"] is not False,
+            error=error_body(exc),
+        )
+
+    async def _serve(
+        self, peer: Peer, read_payload: ReadPayload, entry: dict[str, Any]
+    ) -> tuple[Request, dict[str, Any]]:
+        agent_uid = self.agent_uid()
+        check_connect(peer.uid, agent_uid)  # before a single byte of the frame is read
+        request = decode_request(await read_payload())
+        entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
+        authorize(peer.uid, request.verb, agent_uid)
+        try:
+            declared = load_lanes(self.config.lanes_file)
+        except ConfigError as exc:
+            raise _config_refusal(exc) from None
+        lane = resolve_lane(declared, request.lane, self.host_name())
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            entry["unit_hash_before"] = self._hash_on_disk(lane.lane_name, declared)
+            try:
+                async with self.systemd() as systemd:
+                    ctx = VerbContext(
+                        request, lane, declared.policy, self.config, systemd, self.users
+                    )
+                    result = await REGISTRY[request.verb].run(ctx)
+            finally:
+                entry["unit_hash_after"] = self._hash_on_disk(lane.lane_name, declared)
+        return request, result
+
+    def _hash_on_disk(self, lane_name: str, declared: Any) -> str | None:
+        lane = declared.lanes_named(lane_name)[0]
+        with contextlib.suppress(HelperError, OSError, ValueError):
+            return dropin_facts(lane, self.config.unit_dir).hash_on_disk
+        return None

@@ -1,0 +1,367 @@
+"""The helper's socket protocol: frames, strict request/response models and the client `call`.
+
+One connection carries exactly one request frame and one response frame. A frame is a
+4-byte big-endian length followed by that many bytes of UTF-8 JSON (1..65536 bytes).
+This module is the contract the agent imports; it has no side effects beyond registering
+request tokens with the process-wide redactor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import struct
+import time
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from helper.errors import (
+    FrameTimeout,
+    FrameTooLarge,
+    FrameTruncated,
+    HelperError,
+    HelperUnreachable,
+    InvalidJson,
+    InvalidUtf8,
+    ProtocolError,
+    RequestInvalid,
+    UnknownVerb,
+)
+from helper.identifiers import Finding, lane_name_findings
+from helper.redact import REDACTOR
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 64 * 1024
+HEADER = struct.Struct(">I")
+DEFAULT_SOCKET = "/run/launchplane/helper.sock"
+MAX_JSON_DEPTH = 32
+
+Verb = Literal[
+    "status",
+    "install-or-update-unit",
+    "daemon-reload",
+    "enable-now",
+    "restart",
+    "stop",
+    "disable",
+    "remove-unit",
+    "install-runner",
+    "register-runner",
+    "unregister-runner",
+]
+VERBS: tuple[str, ...] = get_args(Verb)
+TOKEN_VERBS = frozenset({"register-runner", "unregister-runner"})
+ARCHIVE_VERBS = frozenset({"install-runner"})
+
+# Printable ASCII without space, quote or backslash: GitHub registration/remove tokens are
+# alphanumeric; the bound keeps a token unable to break out of any JSON or log encoding.
+TOKEN_RE = re.compile(r"[!#-\[\]-~]{16,1024}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Request(_Strict):
+    """One request. `token` only for register/unregister-runner, `archive_sha256` only for
+    install-runner; both are required there. The token is never serialised by pydantic."""
+
+    version: StrictInt
+    verb: Verb
+    lane: Annotated[str, Field(min_length=1, max_length=128)]
+    dry_run: bool
+    token: SecretStr | None = None
+    archive_sha256: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != PROTOCOL_VERSION:
+            raise ValueError(
+                f"unsupported protocol version (this helper speaks {PROTOCOL_VERSION})"
+            )
+        return value
+
+    @field_validator("lane")
+    @classmethod
+    def _lane(cls, value: str) -> str:
+        if lane_name_findings("lane", value):
+            raise ValueError("unsafe lane name: must match [a-z0-9][a-z0-9._-]{0,127}")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            REDACTOR.register(secret)
+            if not TOKEN_RE.fullmatch(secret):
+                raise ValueError("token must be 16-1024 printable ASCII characters")
+        return value
+
+    @field_validator("archive_sha256")
+    @classmethod
+    def _sha(cls, value: str | None) -> str | None:
+        if value is not None and not SHA256_RE.fullmatch(value):
+            raise ValueError("archive_sha256 must be 64 lowercase hexadecimal characters")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_match_verb(self) -> Request:
+        if (self.token is not None) != (self.verb in TOKEN_VERBS):
+            need = "requires" if self.verb in TOKEN_VERBS else "does not take"
+            raise ValueError(f"verb {self.verb} {need} a token")
+        if (self.archive_sha256 is not None) != (self.verb in ARCHIVE_VERBS):
+            need = "requires" if self.verb in ARCHIVE_VERBS else "does not take"
+            raise ValueError(f"verb {self.verb} {need} archive_sha256")
+        return self
+
+
+class FindingBody(_Strict):
+    code: str
+    field: str
+    message: str
+
+
+class ErrorBody(_Strict):
+    """`code` is one of the stable codes in helper.errors; `reason` refines `conflict`."""
+
+    code: str
+    message: str
+    reason: str | None = None
+    findings: Annotated[tuple[FindingBody, ...], Field(strict=False)] = ()
+
+
+class Response(_Strict):
+    """The helper's answer. `ok` exactly when `error` is None; `result` is verb-specific."""
+
+    version: StrictInt = PROTOCOL_VERSION
+    ok: bool
+    verb: str | None
+    lane: str | None
+    dry_run: bool
+    result: dict[str, JsonValue] = Field(default_factory=dict)
+    error: ErrorBody | None = None
+
+    @model_validator(mode="after")
+    def _ok_iff_no_error(self) -> Response:
+        if self.ok != (self.error is None):
+            raise ValueError("ok must be true exactly when there is no error")
+        return self
+
+
+def error_body(exc: HelperError) -> ErrorBody:
+    """The wire form of a deliberate error (its message is redacted)."""
+    findings: tuple[Finding, ...] = getattr(exc, "findings", ())
+    return ErrorBody(
+        code=exc.code,
+        message=REDACTOR.redact(str(exc)),
+        reason=getattr(exc, "reason", None),
+        findings=tuple(
+            FindingBody(code=f.code, field=f.field, message=REDACTOR.redact(f.message))
+            for f in findings
+        ),
+    )
+
+
+# --- frames -----------------------------------------------------------------------------
+
+
+def encode_frame(payload: bytes) -> bytes:
+    if not 0 < len(payload) <= MAX_FRAME:
+        raise FrameTooLarge(f"a frame body is 1..{MAX_FRAME} bytes, this one is {len(payload)}")
+    return HEADER.pack(len(payload)) + payload
+
+
+def frame_length(header: bytes) -> int:
+    """The body length announced by a 4-byte header; refuses 0 and anything over MAX_FRAME."""
+    if len(header) != HEADER.size:
+        raise FrameTruncated("frame header is 4 bytes")
+    (length,) = HEADER.unpack(header)
+    if length == 0:
+        raise RequestInvalid("empty frame")
+    if length > MAX_FRAME:
+        raise FrameTooLarge(f"frame of {length} bytes is over the {MAX_FRAME}-byte limit")
+    return int(length)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidJson("duplicate key in JSON object")
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise InvalidJson(f"{name} is not valid JSON")
+
+
+def _check_strings(value: Any, depth: int = 0) -> None:
+    """Every string (and key) must be encodable UTF-8 (no lone surrogates); depth is bounded."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidJson("JSON nested too deeply")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidUtf8("string escapes a lone surrogate") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, depth + 1)
+            _check_strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, depth + 1)
+
+
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """Strict UTF-8, strict JSON (no duplicate keys, NaN or Infinity), an object at the top."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidUtf8("frame body is not valid UTF-8") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise InvalidJson("frame body is not valid JSON") from None
+    _check_strings(obj)
+    if not isinstance(obj, dict):
+        raise InvalidJson("a frame body is one JSON object")
+    return obj
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(request)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode_request(payload: bytes) -> Request:
+    """Parse and validate one frame body. Every failure is a ProtocolError subclass."""
+    obj = decode_json_object(payload)
+    token = obj.get("token")
+    if isinstance(token, str) and TOKEN_RE.fullmatch(token):
+        REDACTOR.register(token)  # before anything can echo it
+    verb = obj.get("verb")
+    if isinstance(verb, str) and verb not in VERBS:
+        raise UnknownVerb(f"unknown verb; known verbs: {', '.join(VERBS)}")
+    try:
+        return Request.model_validate(obj)
+    except ValidationError as exc:
+        raise RequestInvalid(REDACTOR.redact(_describe(exc))) from None
+
+
+def parse_frame(frame: bytes) -> Request:
+    """A whole frame (header + body) to a Request: the pure function the server relies on."""
+    length = frame_length(frame[: HEADER.size])
+    body = frame[HEADER.size :]
+    if len(body) < length:
+        raise FrameTruncated(f"frame announces {length} bytes, {len(body)} arrived")
+    if len(body) > length:
+        raise RequestInvalid("one request per connection: bytes follow the frame")
+    return decode_request(body)
+
+
+def encode_request(request: Request) -> bytes:
+    """The wire form of a request, the token included (only ever written to the socket)."""
+    obj: dict[str, Any] = {
+        "version": request.version,
+        "verb": request.verb,
+        "lane": request.lane,
+        "dry_run": request.dry_run,
+    }
+    if request.token is not None:
+        obj["token"] = request.token.get_secret_value()
+    if request.archive_sha256 is not None:
+        obj["archive_sha256"] = request.archive_sha256
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def encode_response(response: Response) -> bytes:
+    """Redacted JSON of a response; too large a response becomes an `internal` error."""
+    data = REDACTOR.redact_obj(response.model_dump(mode="json"))
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    if len(body) > MAX_FRAME:
+        small = Response(
+            ok=False,
+            verb=response.verb,
+            lane=response.lane,
+            dry_run=response.dry_run,
+            error=ErrorBody(code="internal", message="response too large"),
+        )
+        return encode_response(small)
+    return body
+
+
+def decode_response(payload: bytes) -> Response:
+    obj = decode_json_object(payload)
+    try:
+        return Response.model_validate(obj)
+    except ValidationError as exc:
+        raise RequestInvalid("malformed response: " + _describe(exc)) from None
+
+
+# --- client -----------------------------------------------------------------------------
+
+
+def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FrameTimeout("no complete answer in time")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(size - len(buf))
+        except TimeoutError:
+            raise FrameTimeout("no complete answer in time") from None
+        if not chunk:
+            raise FrameTruncated("connection closed inside a frame")
+        buf += chunk
+    return bytes(buf)
+
+
+def call(socket_path: str, request: Request, timeout: float) -> Response:
+    """Send one request and return the helper's Response (which may say ok=False).
+
+    Raises HelperUnreachable when there is no connection, no complete answer within
+    `timeout` seconds, or the answer is not a valid response.
+    """
+    deadline = time.monotonic() + timeout
+    frame = encode_frame(encode_request(request))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(socket_path)
+        except OSError as exc:
+            raise HelperUnreachable(
+                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
+            ) from None
+        with contextlib.suppress(OSError):
+            # A refused peer is answered before its frame is read: the write may break,
+            # the refusal is still there to read.
+            sock.sendall(frame)
+        try:
+            length = frame_length(_recv_exactly(sock, HEADER.size, deadline))
+            return decode_response(_recv_exactly(sock, length, deadline))
+        except (ProtocolError, OSError) as exc:
+            code = exc.code if isinstance(exc, ProtocolError) else exc.__class__.__name__
+            raise HelperUnreachable(f"no valid answer from the helper ({code})") from None

@@ -1,0 +1,46 @@
+"""The fixed verbs, one module each; REGISTRY maps wire names to specs with declared access."""
+
+from __future__ import annotations
+
+from helper.access import Role as Role
+from helper.access import check_access
+from helper.errors import UnknownVerb
+from helper.verbs import (
+    daemon_reload,
+    disable,
+    enable_now,
+    install_or_update_unit,
+    install_runner,
+    register_runner,
+    remove_unit,
+    restart,
+    status,
+    stop,
+    unregister_runner,
+)
+from helper.verbs.base import VerbSpec
+
+REGISTRY: dict[str, VerbSpec] = {
+    spec.name: spec
+    for spec in (
+        status.SPEC,
+        install_or_update_unit.SPEC,
+        daemon_reload.SPEC,
+        enable_now.SPEC,
+        restart.SPEC,
+        stop.SPEC,
+        disable.SPEC,
+        remove_unit.SPEC,
+        install_runner.SPEC,
+        register_runner.SPEC,
+        unregister_runner.SPEC,
+    )
+}
+
+
+def authorize(uid: int | None, verb: str, agent_uid: int | None) -> Role:
+    """Pure over (uid, verb): the caller's role, or PeerRefused / UnknownVerb."""
+    spec = REGISTRY.get(verb)
+    if spec is None:
+        raise UnknownVerb("unknown verb")
+    return check_access(uid, spec.access, agent_uid)

@@ -1,0 +1,176 @@
+"""The runner-user step program, run as a real process: fixed argv, token via stdin -> env."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from helper import runner_steps
+from helper.config import STEPS_PROGRAM
+from helper.runner_steps import UnsafeArchive, safe_members
+from tests.helper.conftest import CANARY, FAKE_CONFIG_SH, runner_tarball
+
+URL = "http://127.0.0.1:9/o/r"
+
+
+def step(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-I", "-S", STEPS_PROGRAM, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture
+def runner_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "lane"
+    d.mkdir()
+    (d / "config.sh").write_text(FAKE_CONFIG_SH)
+    (d / "config.sh").chmod(0o755)
+    return d
+
+
+def test_the_step_program_uses_the_standard_library_only() -> None:
+    tree = ast.parse(Path(STEPS_PROGRAM).read_text())
+    modules = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert modules - {"__future__"} <= set(sys.stdlib_module_names)
+
+
+def test_register_runs_config_sh_with_the_fixed_argv(runner_dir: Path) -> None:
+    done = step("register", str(runner_dir), URL, "lane-1", "a,b", stdin=CANARY.encode() + b"\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = (runner_dir / "config-calls.log").read_text()
+    assert log.splitlines()[0] == (
+        f"argv:--unattended --url {URL} --name lane-1 --labels a,b --work _work --replace "
+        "--disableupdate"
+    )
+    assert "env-token:yes" in log
+    assert CANARY not in log
+    assert CANARY.encode() not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["http://x/o/r;rm", "lane-1", "a"], CANARY),
+        (["http://127.0.0.1:9/o/r", "Lane", "a"], CANARY),
+        ([URL, "lane-1", "a b"], CANARY),
+        ([URL, "lane-1", "a,,b"], CANARY),
+        ([URL, "lane-1", "a"], ""),
+        ([URL, "lane-1", "a"], "short"),
+        ([URL, "lane-1", "a"], "has space in it 12345"),
+    ],
+)
+def test_register_refuses_bad_values(runner_dir: Path, args: list[str], stdin: str) -> None:
+    done = step("register", str(runner_dir), *args, stdin=stdin.encode())
+    assert done.returncode == runner_steps.EXIT_USAGE
+    assert not (runner_dir / "config-calls.log").exists()
+
+
+def test_register_refuses_an_existing_registration(runner_dir: Path) -> None:
+    (runner_dir / ".runner").write_text("{}")
+    done = step("register", str(runner_dir), URL, "lane-1", "a", stdin=CANARY.encode())
+    assert done.returncode == runner_steps.EXIT_STATE
+
+
+def test_register_refuses_a_symlinked_config_sh(runner_dir: Path, tmp_path: Path) -> None:
+    (runner_dir / "config.sh").rename(tmp_path / "real.sh")
+    (runner_dir / "config.sh").symlink_to(tmp_path / "real.sh")
+    done = step("register", str(runner_dir), URL, "lane-1", "a", stdin=CANARY.encode())
+    assert done.returncode == runner_steps.EXIT_UNSAFE
+
+
+def test_unregister_runs_config_sh_remove(runner_dir: Path) -> None:
+    (runner_dir / ".runner").write_text("{}")
+    done = step("unregister", str(runner_dir), stdin=CANARY.encode())
+    assert done.returncode == 0
+    assert (runner_dir / "config-calls.log").read_text().startswith("argv:remove --unattended\n")
+    assert not (runner_dir / ".runner").exists()
+
+
+def test_unknown_steps_are_refused() -> None:
+    assert step("shell", "-c", "id").returncode == runner_steps.EXIT_USAGE
+    assert step().returncode == runner_steps.EXIT_USAGE
+
+
+def test_extract_verifies_the_bytes_it_extracts(tmp_path: Path) -> None:
+    data = runner_tarball({"run.sh": b"#!/bin/sh\n"})
+    wrong = hashlib.sha256(b"other").hexdigest()
+    assert step("extract", str(tmp_path), "lane", wrong, stdin=data).returncode == 65
+    assert list((tmp_path / "lane").iterdir()) == []  # the staging copy is gone too
+    right = hashlib.sha256(data).hexdigest()
+    assert step("extract", str(tmp_path), "lane", right, stdin=data).returncode == 0
+    assert (tmp_path / "lane" / "run.sh").read_bytes() == b"#!/bin/sh\n"
+
+
+def test_extract_refuses_a_symlinked_lane_directory(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "lane").symlink_to(tmp_path / "elsewhere")
+    data = runner_tarball({"run.sh": b"x"})
+    done = step("extract", str(tmp_path), "lane", hashlib.sha256(data).hexdigest(), stdin=data)
+    assert done.returncode == runner_steps.EXIT_UNSAFE
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def member(
+    name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 0o644
+) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, mode
+    return info
+
+
+def test_safe_members_normalises_names_and_modes() -> None:
+    out = safe_members(
+        [
+            member(".", tarfile.DIRTYPE),
+            member("./bin", tarfile.DIRTYPE, mode=0o777),
+            member("./bin/x", mode=0o6777),
+            member("bin/ro", mode=0o444),
+            member("bin/l", tarfile.SYMTYPE, "../run.sh"),
+            member("h", tarfile.LNKTYPE, "./bin/x"),
+        ]
+    )
+    by_name = {m.name: m for m in out}
+    assert set(by_name) == {"bin", "bin/x", "bin/ro", "bin/l", "h"}
+    assert by_name["bin"].mode == 0o755
+    assert by_name["bin/x"].mode == 0o755
+    assert by_name["bin/ro"].mode == 0o644
+    assert by_name["h"].linkname == "bin/x"
+    assert all(m.uid == 0 and m.uname == "" for m in out)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [member("../x")],
+        [member("/abs")],
+        [member("a/../../x")],
+        [member("a\x00b")],
+        [member(".runner")],
+        [member(".credentials_rsaparams")],
+        [member("l", tarfile.SYMTYPE, "/etc")],
+        [member("l", tarfile.SYMTYPE, "../../x")],
+        [member("a/l", tarfile.SYMTYPE, "../..")],
+        [member("l", tarfile.SYMTYPE, "."), member("l/x")],
+        [member("h", tarfile.LNKTYPE, "missing")],
+        [member("h", tarfile.LNKTYPE, "../etc/passwd")],
+        [member("d", tarfile.BLKTYPE)],
+        [member("f", tarfile.FIFOTYPE)],
+    ],
+)
+def test_safe_members_refuses(members: list[tarfile.TarInfo]) -> None:
+    with pytest.raises(UnsafeArchive):
+        safe_members(members)

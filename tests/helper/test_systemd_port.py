@@ -1,0 +1,160 @@
+"""The D-Bus adapter's own logic, against a stub bus: job waiting, errors, transient units."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dbus_fast import Message, MessageType, Variant
+
+from helper.errors import SystemdFailed
+from helper.systemd import DbusSystemd, TransientSpec, transient_properties
+
+JOB = "/org/freedesktop/systemd1/job/42"
+
+
+def job_removed(job: str, unit: str, result: str) -> Message:
+    return Message.new_signal(
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "JobRemoved",
+        "uoss",
+        [42, job, unit, result],
+    )
+
+
+class StubBus:
+    """Answers method calls from a table; can emit signals before or after a reply."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Callable[[Message], Any]] = []
+        self.sent: list[Message] = []
+        self.replies: dict[str, Callable[[Message], Message]] = {}
+        self.before_reply: list[Message] = []
+        self.after_reply: list[Message] = []
+
+    def add_message_handler(self, handler: Callable[[Message], Any]) -> None:
+        self.handlers.append(handler)
+
+    def emit(self, msg: Message) -> None:
+        for handler in self.handlers:
+            handler(msg)
+
+    async def call(self, msg: Message) -> Message:
+        msg.serial = len(self.sent) + 1
+        self.sent.append(msg)
+        for signal in self.before_reply:
+            self.emit(signal)
+        self.before_reply = []
+        reply = self.replies.get(msg.member or "", Message.new_method_return)(msg)
+        loop = asyncio.get_running_loop()
+        for signal in self.after_reply:
+            loop.call_soon(self.emit, signal)
+        self.after_reply = []
+        return reply
+
+
+def port(bus: StubBus) -> DbusSystemd:
+    return DbusSystemd(bus)  # type: ignore[arg-type]
+
+
+def job_reply(msg: Message) -> Message:
+    return Message.new_method_return(msg, "o", [JOB])
+
+
+@pytest.mark.parametrize("when", ["before_reply", "after_reply"])
+def test_start_unit_waits_for_its_job_even_if_it_ends_before_the_reply(when: str) -> None:
+    bus = StubBus()
+    bus.replies["StartUnit"] = job_reply
+    getattr(bus, when).append(job_removed(JOB, "x.service", "done"))
+    assert asyncio.run(port(bus).start_unit("x.service", 1.0)) == "done"
+    assert [m.member for m in bus.sent] == ["AddMatch", "Subscribe", "StartUnit"]
+    assert bus.sent[-1].body == ["x.service", "replace"]
+
+
+def test_other_jobs_do_not_satisfy_the_wait() -> None:
+    bus = StubBus()
+    bus.replies["StopUnit"] = job_reply
+    bus.after_reply += [job_removed("/job/1", "y", "failed"), job_removed(JOB, "x", "canceled")]
+    assert asyncio.run(port(bus).stop_unit("x.service", 1.0)) == "canceled"
+
+
+def test_a_job_that_never_ends_times_out() -> None:
+    bus = StubBus()
+    bus.replies["RestartUnit"] = job_reply
+    with pytest.raises(SystemdFailed, match="did not finish"):
+        asyncio.run(port(bus).restart_unit("x.service", 0.01))
+
+
+def test_dbus_errors_become_systemd_failed() -> None:
+    bus = StubBus()
+    bus.replies["StartUnit"] = lambda m: Message.new_error(
+        m, "org.freedesktop.systemd1.NoSuchUnit", "Unit x.service not found."
+    )
+    with pytest.raises(SystemdFailed, match="NoSuchUnit"):
+        asyncio.run(port(bus).start_unit("x.service", 1.0))
+
+
+def test_unit_properties_are_read_from_the_unit_and_service_interfaces() -> None:
+    bus = StubBus()
+    path = "/org/freedesktop/systemd1/unit/x_2eservice"
+    bus.replies["LoadUnit"] = lambda m: Message.new_method_return(m, "o", [path])
+
+    def get_all(m: Message) -> Message:
+        if m.body[0].endswith(".Unit"):
+            props = {
+                "LoadState": Variant("s", "loaded"),
+                "ActiveState": Variant("s", "active"),
+                "SubState": Variant("s", "running"),
+                "UnitFileState": Variant("s", "enabled"),
+                "DropInPaths": Variant("as", ["/etc/x.d/50-lane.conf"]),
+            }
+        else:
+            props = {
+                "MainPID": Variant("u", 77),
+                "NRestarts": Variant("u", 2),
+                "ControlGroup": Variant("s", "/system.slice/x.service"),
+            }
+        return Message.new_method_return(m, "a{sv}", [props])
+
+    bus.replies["GetAll"] = get_all
+    props = asyncio.run(port(bus).unit_properties("x.service"))
+    assert [m.member for m in bus.sent] == ["LoadUnit", "GetAll", "GetAll"]  # no Subscribe
+    assert (props.active_state, props.main_pid, props.n_restarts) == ("active", 77, 2)
+    assert props.enabled
+    assert props.running
+    assert props.drop_in_paths == ("/etc/x.d/50-lane.conf",)
+
+
+def test_a_failed_step_reports_its_exit_status_and_is_reset() -> None:
+    bus = StubBus()
+    bus.replies["StartTransientUnit"] = job_reply
+    bus.after_reply.append(job_removed(JOB, "step.service", "failed"))
+    bus.replies["GetUnit"] = lambda m: Message.new_method_return(m, "o", ["/unit/step"])
+    bus.replies["GetAll"] = lambda m: Message.new_method_return(
+        m, "a{sv}", [{"ExecMainStatus": Variant("i", 65), "Result": Variant("s", "exit-code")}]
+    )
+    spec = TransientSpec("step.service", "d", ("/usr/bin/python3", "x"), "u", "/srv", ("/srv",))
+    outcome = asyncio.run(port(bus).run_transient(spec, 9))
+    assert (outcome.ok, outcome.exit_status, outcome.result) == (False, 65, "exit-code")
+    start = next(m for m in bus.sent if m.member == "StartTransientUnit")
+    assert start.unix_fds == [9]
+    assert start.signature == "ssa(sv)a(sa(sv))"
+    assert bus.sent[-1].member == "ResetFailedUnit"
+
+
+def test_transient_properties_pass_stdin_as_a_descriptor_and_harden_the_step() -> None:
+    spec = TransientSpec("s.service", "d", ("/py", "-I"), "runner", "/srv/r/l", ("/srv/r/l",))
+    props = {name: (sig, value) for name, sig, value in transient_properties(spec)}
+    assert props["StandardInputFileDescriptor"] == ("h", 0)
+    assert props["User"] == ("s", "runner")
+    assert props["ExecStart"] == ("a(sasb)", [["/py", ["/py", "-I"], False]])
+    assert props["NoNewPrivileges"] == ("b", True)
+    assert props["ProtectSystem"] == ("s", "strict")
+    assert props["ReadWritePaths"] == ("as", ["/srv/r/l"])
+    assert "SetCredential" not in props
+    assert "Environment" in props
+    assert not any("TOKEN" in entry for entry in props["Environment"][1])
+    assert MessageType.SIGNAL  # the stub speaks real dbus-fast messages
