@@ -1,0 +1,108 @@
+"""GitHub's JSON as the adapter reads it: strict payload models, converted into the contracts'
+runner models. Errors name field paths only, never values (a payload may hold a token)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+
+from agent.contracts import GithubInventory, GithubLabel, GithubRunner
+from agent.github.errors import GitHubNotFound, GitHubProtocolError
+from agent.github.models import RunnerDownload
+
+DEFAULT_READ_ONLY = frozenset({"self-hosted", "linux", "x64", "arm", "arm64", "macos", "windows"})
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class ApiLabel(Payload):
+    id: int | None = None
+    name: str
+    type: Literal["read-only", "custom"] | None = None
+
+
+class ApiRunner(Payload):
+    id: int
+    name: str
+    os: str
+    status: str
+    busy: bool
+    labels: list[ApiLabel]
+
+
+class ApiRunnerPage(Payload):
+    total_count: int
+    runners: list[ApiRunner]
+
+
+class ApiLabels(Payload):
+    total_count: int
+    labels: list[ApiLabel]
+
+
+class ApiApplication(Payload):
+    os: str
+    architecture: str
+    download_url: str
+    filename: str
+    sha256_checksum: str | None = None
+    temp_download_token: str | None = None
+
+
+class ApplicationList(RootModel[list[ApiApplication]]):
+    model_config = ConfigDict(strict=True)
+
+
+class ApiInstallation(Payload):
+    id: int
+
+
+def label(api: ApiLabel) -> GithubLabel:
+    kind = api.type or ("read-only" if api.name.lower() in DEFAULT_READ_ONLY else "custom")
+    return GithubLabel(id=api.id, name=api.name, type=kind)
+
+
+def runner(api: ApiRunner, operation: str) -> GithubRunner:
+    if api.status not in ("online", "offline"):
+        raise GitHubProtocolError(f"unknown runner status {api.status!r}", operation=operation)
+    return GithubRunner(
+        id=api.id,
+        name=api.name,
+        os=api.os,
+        status="online" if api.status == "online" else "offline",
+        busy=api.busy,
+        labels=tuple(label(item) for item in api.labels),
+    )
+
+
+def inventory_named(runners: Sequence[GithubRunner], name: str) -> GithubInventory:
+    """The runners of one listing whose name equals `name` (GitHub compares names without case)."""
+    matching = tuple(r for r in runners if r.name.lower() == name.lower())
+    return GithubInventory(runners=matching, total_count=len(matching))
+
+
+def select_download(
+    downloads: Sequence[RunnerDownload], os: str = "linux", architecture: str = "x64"
+) -> RunnerDownload:
+    """The runner application for one platform; GitHubNotFound if GitHub offers none."""
+    for download in downloads:
+        if download.os == os and download.architecture == architecture:
+            return download
+    raise GitHubNotFound(f"no runner application for {os}/{architecture}")
+
+
+def parse(model: type[_M], content: bytes, operation: str) -> _M:
+    try:
+        return model.model_validate_json(content)
+    except ValidationError as exc:
+        # Field paths and reasons only: a payload may hold a secret, so never its values.
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)[:5]
+        )
+        raise GitHubProtocolError(f"unexpected response: {where}", operation=operation) from None

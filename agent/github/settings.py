@@ -1,0 +1,96 @@
+"""Where GitHub is and how the adapter talks to it: base URLs, API version, limits, waits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from helper.errors import ConfigError
+
+API_VERSION: Final = "2022-11-28"
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_WEB_URL = "https://github.com"
+USER_AGENT = "launchplane-runner-maintainer/0.1.0"
+
+ENV_API_URL = "LAUNCHPLANE_GITHUB_API_URL"
+ENV_WEB_URL = "LAUNCHPLANE_GITHUB_WEB_URL"
+ENV_CACHE_DIR = "LAUNCHPLANE_GITHUB_CACHE_DIR"
+ENV_CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"  # set by systemd's LoadCredential=
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(value: str) -> str:
+    """An absolute https URL (http only on loopback), no credentials, query or fragment; no
+    trailing slash. Plain http elsewhere would put the token on the wire in clear."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("plain http is allowed only for a loopback host (an emulator)")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    return value.strip().rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(base_url)]
+
+
+class GitHubSettings(BaseModel):
+    """How to reach GitHub. The same two URLs point at github.com, a GitHub Enterprise Server
+    (`https://ghes.example/api/v3` + `https://ghes.example`) or the emulator
+    (`http://127.0.0.1:PORT/api/v3` + `http://127.0.0.1:PORT`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_url: BaseUrl = DEFAULT_API_URL
+    web_url: BaseUrl = DEFAULT_WEB_URL  # what `config.sh --url` gets: <web_url>/<owner>/<repo>
+    api_version: Literal["2022-11-28"] = API_VERSION
+    user_agent: str = USER_AGENT
+    cache_dir: Path | None = None  # ETag cache on disk; memory only when None
+    per_page: int = Field(default=100, ge=1, le=100)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_initial: float = Field(default=1.0, ge=0)
+    backoff_max: float = Field(default=60.0, ge=0)
+    secondary_min_wait: float = Field(default=60.0, ge=0)  # GitHub: "at least one minute"
+    max_rate_limit_wait: float = Field(default=900.0, ge=0)  # longer: raise, do not sleep
+    max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+
+    def repository_url(self, repository: str) -> str:
+        """The URL `config.sh --url` takes for a repository-level runner."""
+        return f"{self.web_url}/{repository}"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> GitHubSettings:
+        """Settings from LAUNCHPLANE_GITHUB_API_URL / _WEB_URL / _CACHE_DIR, else the defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if env.get(ENV_API_URL):
+            values["api_url"] = env[ENV_API_URL]
+        if env.get(ENV_WEB_URL):
+            values["web_url"] = env[ENV_WEB_URL]
+        if env.get(ENV_CACHE_DIR):
+            values["cache_dir"] = Path(env[ENV_CACHE_DIR])
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [
+                (".".join(str(p) for p in e["loc"]), e["msg"])
+                for e in exc.errors(include_input=False)
+            ]
+            raise ConfigError("environment", problems) from None
