@@ -8,8 +8,8 @@ RUN := $(UV) run --frozen
 
 .PHONY: demo test check lint typecheck contracts fmt sandbox-prepare clean
 
-demo: .venv/.synced  ## the main job on the embedded default: a dry-run plan of the example lane
-	$(RUN) launchplane-agent plan --example
+demo: .venv/.synced  ## the main job on the embedded default: a dry-run pass against the GitHub emulator
+	$(RUN) python -m tests.emulators.demo
 
 test: .venv/.synced sandbox-prepare  ## the whole suite, real systemd included
 	$(RUN) pytest -q

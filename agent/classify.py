@@ -12,6 +12,7 @@ from agent.contracts import (
 )
 from helper.identifiers import MANAGED_LABEL
 
+UNIT_UNKNOWN = "unknown"  # load_state when systemd could not be reached
 DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})
 
 
@@ -48,7 +49,7 @@ def _conflicts(
     elif len(observed.github.runners) > 1:
         reasons.append(f"{len(observed.github.runners)} GitHub runners share the lane name")
     local = observed.local
-    if local.exists and (local.is_symlink or not local.is_directory):
+    if local.is_symlink or (local.exists and not local.is_directory):
         reasons.append(f"{local.path} is not a real directory")
     if local.runner_file_error is not None:
         reasons.append(f".runner is unreadable: {local.runner_file_error}")
@@ -64,7 +65,9 @@ def _conflicts(
     if local.stale_migrated_files and rf is None:
         reasons.append("stale _migrated files without a .runner")
     unit = observed.unit
-    if unit.exists and not unit.managed:
+    if unit.load_state == UNIT_UNKNOWN:
+        reasons.append(f"{unit.unit_name}: systemd could not be asked")
+    elif unit.exists and not unit.managed:
         reasons.append(f"{unit.unit_name} exists without launchplane ownership marks")
     elif unit.managed and unit.dropin_lane_mark != desired.lane_name:
         reasons.append(f"{unit.unit_name} is marked for lane {unit.dropin_lane_mark!r}")

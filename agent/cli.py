@@ -1,4 +1,5 @@
-"""`launchplane-agent`: plan (dry-run, the default) and the operator's other verbs."""
+"""`launchplane-agent`: plan (dry-run, the default), apply, status, restart, remove, audits,
+and `reconcile`, the timer's pass."""
 
 from __future__ import annotations
 
@@ -8,22 +9,40 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import sdnotify
+
+from agent import logs
+from agent.audit_store import FilesystemAuditStore
+from agent.classify import classify
 from agent.contracts import (
     LanesFile,
+    Operation,
     PlanPolicy,
+    RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
     RunnerLaneMaintainerPlan,
 )
+from agent.errors import PassLocked
 from agent.planner import plan
+from agent.wiring import Paths, build_agent, deliver_evidence, pass_lock
 from helper.errors import ConfigError, LaunchplaneError
 from helper.identifiers import lane_name_findings
-from helper.lanes import DEFAULT_LANES_FILE, load_lanes
+from helper.lanes import load_lanes
+from helper.redact import REDACTOR
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BLOCKED = 3
+EXIT_LOCKED = 75
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}   ready (dry-run), completed, removed
+  {EXIT_FAILED}   failed: a step or a completion gate failed (see the audit record)
+  {EXIT_USAGE}   usage or configuration error (file, field and problem printed)
+  {EXIT_BLOCKED}   blocked: the plan has blockers (codes and next steps printed)
+  {EXIT_LOCKED}  another reconcile pass is running"""
 
 
 def example_path(name: str) -> Path:
@@ -31,36 +50,58 @@ def example_path(name: str) -> Path:
     return Path(str(resources.files("agent") / "examples" / name))
 
 
+def _out(args: argparse.Namespace, text: str, data: Any) -> None:
+    if args.json:
+        print(REDACTOR.redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
+    else:
+        print(REDACTOR.redact(text))
+
+
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's own default must not undo an option given before it.
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    common.add_argument(
+        "--lanes", default=argparse.SUPPRESS, help="lanes.toml (default $LAUNCHPLANE_LANES_FILE)"
+    )
     p = argparse.ArgumentParser(
         prog="launchplane-agent",
         description="Keep self-hosted runner lanes supervised by systemd; dry-run by default.",
-        epilog="exit codes: 0 ready/ok, 1 failed, 2 usage or config error, 3 blocked",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    p.add_argument("--lanes", default=DEFAULT_LANES_FILE, help="lanes.toml path")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command")
-    pl = sub.add_parser("plan", help="dry-run: show what a pass would do (default)")
+    pl = sub.add_parser("plan", parents=[common], help="dry-run: what a pass would do (default)")
     pl.add_argument("--lane", help="only this lane")
-    pl.add_argument(
-        "--observation",
-        help="replay a recorded observation (JSON) instead of observing; planned as of its time",
-    )
-    pl.add_argument("--example", action="store_true", help="use the bundled example files")
+    pl.add_argument("--observation", help="replay a recorded observation (JSON), as of its time")
+    pl.add_argument("--example", action="store_true", help="bundled example lanes + observation")
+    ap = sub.add_parser("apply", parents=[common], help="create/adopt/reconcile one lane")
+    for verb, sp in (
+        ("apply", ap),
+        ("restart", sub.add_parser("restart", parents=[common], help="restart a managed lane")),
+        ("remove", sub.add_parser("remove", parents=[common], help="remove a managed lane")),
+    ):
+        sp.add_argument("--lane", required=True)
+        sp.add_argument("--idempotency-key", help="required to act; a replay returns the record")
+        sp.add_argument("--confirm", help=f"the words '{verb} <lane>'")
+        if verb != "apply":
+            sp.add_argument("--apply", action="store_true", help="act (default: dry-run)")
+            sp.add_argument("--drain", action="store_true", help="even if a job is running")
+    st = sub.add_parser("status", parents=[common], help="lanes: shape, GitHub, unit, last audit")
+    st.add_argument("--lane")
+    au = sub.add_parser("audits", parents=[common], help="list or show audit records")
+    au.add_argument("action", choices=["list", "show"], nargs="?", default="list")
+    au.add_argument("record_id", nargs="?")
+    au.add_argument("--lane")
+    sub.add_parser("reconcile", parents=[common], help="one pass over every lane (the timer's)")
     return p
 
 
-def _render_plan(result: RunnerLaneMaintainerPlan) -> str:
-    lines = [
-        f"lane    {result.lane_name}",
-        f"status  {result.status}",
-        f"action  {result.action.value}",
-        f"shape   {result.shape.value}",
-    ]
-    lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
-    lines += [f"next    {s}" for s in result.next_steps]
-    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
-    return "\n".join(lines)
+def _lanes(args: argparse.Namespace, paths: Paths) -> LanesFile:
+    return load_lanes(args.lanes or paths.lanes_file)
 
 
 def _select(declared: LanesFile, lane: str | None) -> list[str]:
@@ -73,45 +114,204 @@ def _select(declared: LanesFile, lane: str | None) -> list[str]:
     return [lane]
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    lanes_path = example_path("lanes.toml") if args.example else Path(args.lanes)
-    observation = args.observation or (
-        str(example_path("observation.json")) if args.example else None
+def render_plan(result: RunnerLaneMaintainerPlan) -> str:
+    lines = [
+        f"lane    {result.lane_name}",
+        f"status  {result.status}",
+        f"action  {result.action.value}",
+        f"shape   {result.shape.value}",
+    ]
+    lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
+    lines += [f"next    {s}" for s in result.next_steps]
+    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
+    return "\n".join(lines)
+
+
+def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
+    lines = [
+        f"record  {record.record_id}",
+        f"audit   {record.status}  ({record.created_at.isoformat()})",
+        render_plan(record.plan),
+    ]
+    lines += [
+        f"gate    {'PASS' if g.passed else 'FAIL'} {g.gate.value}: {g.detail}" for g in record.gates
+    ]
+    if record.error:
+        lines.append(f"error   {record.error}")
+    return "\n".join(lines)
+
+
+def _exit_for(records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
+    if any(r.status == "failed" and r.plan.status == "blocked" for r in records):
+        return EXIT_BLOCKED
+    if any(r.status == "failed" for r in records):
+        return EXIT_FAILED
+    if any(r.plan.status == "blocked" for r in records):
+        return EXIT_BLOCKED
+    return EXIT_OK
+
+
+def _print_records(args: argparse.Namespace, records: list[RunnerLaneMaintainerAuditRecord]) -> int:
+    _out(
+        args,
+        "\n\n".join(render_record(r) for r in records),
+        [r.model_dump(mode="json") for r in records],
     )
+    return _exit_for(records)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Plan from a recorded observation, as of its time: no GitHub, no systemd, no token."""
+    lanes_path = example_path("lanes.toml") if args.example else Path(args.lanes or "")
+    observation = args.observation or str(example_path("observation.json"))
     declared = load_lanes(lanes_path)
-    if observation is None:
-        print(
-            "live observation is not available in this build; pass --observation", file=sys.stderr
-        )
-        return EXIT_USAGE
     observed = RunnerLaneMaintainerObservedState.model_validate_json(
         Path(observation).read_text(encoding="utf-8")
     )
-    results = []
-    for name in _select(declared, args.lane):
-        desired = declared.lanes_named(name)[0]
-        if observed.lane_name != name:
-            continue
-        results.append(plan(declared, desired, observed, PlanPolicy(), observed.observed_at))
-    if args.json:
-        print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
-    else:
-        print(f"replaying observation recorded at {observed.observed_at.isoformat()}")
-        print("\n\n".join(_render_plan(r) for r in results))
+    results = [
+        plan(declared, declared.lanes_named(name)[0], observed, PlanPolicy(), observed.observed_at)
+        for name in _select(declared, args.lane)
+        if name == observed.lane_name
+    ]
+    header = f"replaying observation recorded at {observed.observed_at.isoformat()}\n"
+    _out(
+        args,
+        header + "\n\n".join(render_plan(r) for r in results),
+        [r.model_dump(mode="json") for r in results],
+    )
     return EXIT_BLOCKED if any(r.status == "blocked" for r in results) else EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
+    if args.example or args.observation:
+        return cmd_replay(args)
+    agent = build_agent(paths, _lanes(args, paths))
+    records = [
+        agent.run(agent.declared.lanes_named(name)[0], PlanPolicy())
+        for name in _select(agent.declared, args.lane)
+    ]
+    return _print_records(args, records)
+
+
+def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
+    agent = build_agent(paths, _lanes(args, paths))
+    (name,) = _select(agent.declared, args.lane)
+    acting = operation is Operation.RECONCILE or args.apply
+    policy = PlanPolicy(
+        operation=operation,
+        mode="apply" if acting else "dry_run",
+        idempotency_key=args.idempotency_key,
+        confirmation=args.confirm,
+        drain_confirmed=getattr(args, "drain", False),
+    )
+    return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
+
+
+def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    agent = build_agent(paths, _lanes(args, paths))
+    names = _select(agent.declared, args.lane)
+    lanes = [agent.declared.lanes_named(n)[0] for n in names]
+    observed, _ = agent.observe(lanes)
+    rows = []
+    for lane in lanes:
+        obs = observed[lane.lane_name]
+        runners = obs.github.runners if obs.github else ()
+        last = agent.store.latest(lane.lane_name)
+        rows.append(
+            {
+                "lane": lane.lane_name,
+                "shape": classify(lane, obs).shape.value,
+                "github": "unknown"
+                if obs.github is None
+                else ",".join(r.status for r in runners) or "absent",
+                "unit": f"{obs.unit.active_state}/{obs.unit.sub_state}",
+                "last_audit": f"{last.status} {last.created_at:%Y-%m-%d %H:%M}" if last else "none",
+                "apply": lane.apply,
+            }
+        )
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]} if rows else {}
+    table = "  ".join(k.ljust(w) for k, w in widths.items())
+    for r in rows:
+        table += "\n" + "  ".join(str(r[k]).ljust(w) for k, w in widths.items())
+    _out(args, table, rows)
+    return EXIT_OK
+
+
+def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:
+    store = FilesystemAuditStore(paths.audit_dir)
+    if args.action == "show":
+        if not args.record_id:
+            raise ConfigError("audits show", [("record_id", "missing")])
+        record = store.get(args.record_id)
+        _out(args, render_record(record), record.model_dump(mode="json"))
+        return EXIT_OK
+    records = list(store.records(args.lane))
+    text = "\n".join(
+        f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.status:<9} {r.lane_name}  {r.record_id}"
+        for r in records
+    )
+    _out(
+        args,
+        text or "no records",
+        [
+            {
+                "record_id": r.record_id,
+                "lane": r.lane_name,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in records
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace, paths: Paths) -> int:
+    notifier = sdnotify.SystemdNotifier()
+    with pass_lock(paths.runtime_dir):
+        notifier.notify("STATUS=observing lanes")
+        agent = build_agent(paths, _lanes(args, paths))
+        records = agent.reconcile_pass()
+        deliver_evidence(paths)
+        summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
+        notifier.notify(f"STATUS=pass done: {summary}")
+    logs.get_logger("launchplane.agent").info("pass.done", lanes=len(records), summary=summary)
+    return _print_records(args, records)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        args = _parser().parse_args([*(argv or sys.argv[1:]), "plan"])
+        args = parser.parse_args([*argv, "plan"])
+    args.json = getattr(args, "json", False)
+    args.lanes = getattr(args, "lanes", None)
+    logs.configure(json_output=args.json or not sys.stderr.isatty())
+    paths = Paths.from_environment()
     try:
-        return cmd_plan(args)
+        if args.command == "plan":
+            return cmd_plan(args, paths)
+        if args.command in {"apply", "restart", "remove"}:
+            operation = {
+                "apply": Operation.RECONCILE,
+                "restart": Operation.RESTART,
+                "remove": Operation.REMOVE,
+            }[args.command]
+            return cmd_act(args, paths, operation)
+        if args.command == "status":
+            return cmd_status(args, paths)
+        if args.command == "audits":
+            return cmd_audits(args, paths)
+        return cmd_reconcile(args, paths)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(REDACTOR.redact(str(exc)), file=sys.stderr)
         return EXIT_USAGE
-    except LaunchplaneError as exc:
+    except PassLocked as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except LaunchplaneError as exc:
+        print(REDACTOR.redact(f"error: {exc.code}: {exc}"), file=sys.stderr)
         return EXIT_FAILED
 
 

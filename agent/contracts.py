@@ -255,7 +255,7 @@ class RunnerLaneMaintainerAuditRecord(Record):
     record_id: str
     idempotency_key: str | None
     lane_name: str
-    status: Literal["planned", "completed", "failed"]
+    status: Literal["planned", "completed", "removed", "failed"]
     created_at: datetime
     desired: RunnerLaneMaintainerDesiredState
     observed_pre: RunnerLaneMaintainerObservedState
@@ -272,6 +272,10 @@ class RunnerLaneMaintainerAuditRecord(Record):
             passed = {g.gate for g in self.gates if g.passed}
             if passed != set(Gate) or self.observed_post is None or self.plan.status != "ready":
                 raise ValueError("a completed record needs every gate passed and observed_post")
+        if self.status == "removed" and (
+            self.plan.action is not Action.REMOVE or self.observed_post is None
+        ):
+            raise ValueError("a removed record needs a remove plan and observed_post")
         if self.status == "failed" and self.failed_gate is None and self.error is None:
             raise ValueError("a failed record names its failed gate or error")
         return self

@@ -1,0 +1,74 @@
+"""Observe a lane's unit: systemd's view over D-Bus, the drop-in's marks, MainPID from /proc."""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from agent.contracts import UnitState
+from helper.dropin import dropin_dir_name, read_dropin_marks
+from helper.lanes import RunnerLaneMaintainerDesiredState
+from helper.systemd import UnitProps
+
+DROPIN_LIMIT = 64 * 1024
+
+
+class UnitReader(Protocol):
+    async def unit_properties(self, unit: str) -> UnitProps: ...
+
+
+def _read_nofollow(path: str, limit: int = DROPIN_LIMIT) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit).decode("utf-8", errors="replace")
+
+
+def process_uid(pid: int, proc_root: str = "/proc") -> int | None:
+    """The uid a process runs as: real, effective, saved and filesystem uid must agree."""
+    status = _read_nofollow(f"{proc_root}/{pid}/status")
+    for line in (status or "").splitlines():
+        if line.startswith("Uid:"):
+            uids = {int(x) for x in line.split()[1:]}
+            return uids.pop() if len(uids) == 1 else -1
+    return None
+
+
+def in_cgroup(pid: int, control_group: str, proc_root: str = "/proc") -> bool:
+    """Whether the process sits in the unit's own cgroup (any hierarchy: unified or named)."""
+    if not control_group:
+        return False
+    text = _read_nofollow(f"{proc_root}/{pid}/cgroup") or ""
+    paths = [line.split(":", 2)[2] for line in text.splitlines() if line.count(":") >= 2]
+    return any(p == control_group or p.startswith(control_group + "/") for p in paths)
+
+
+async def observe_unit(
+    reader: UnitReader,
+    desired: RunnerLaneMaintainerDesiredState,
+    *,
+    unit_dir: str = "/etc/systemd/system",
+    proc_root: str = "/proc",
+) -> UnitState:
+    props = await reader.unit_properties(desired.systemd_unit_name)
+    path = f"{unit_dir}/{dropin_dir_name(desired.lane_name)}/50-lane.conf"
+    text = _read_nofollow(path)  # a linked drop-in is present but never ours
+    marks = read_dropin_marks(text) if text is not None else None
+    pid = props.main_pid
+    return UnitState(
+        unit_name=desired.systemd_unit_name,
+        load_state=props.load_state,
+        active_state=props.active_state,
+        sub_state=props.sub_state,
+        unit_file_state=props.unit_file_state,
+        main_pid=pid,
+        main_pid_uid=process_uid(pid, proc_root) if pid else None,
+        main_pid_in_unit_cgroup=in_cgroup(pid, props.control_group, proc_root) if pid else False,
+        n_restarts=props.n_restarts,
+        dropin_present=os.path.lexists(path),
+        dropin_lane_mark=marks.lane if marks else None,
+        dropin_hash=marks.hash if marks else None,
+        dropin_hash_valid=marks.hash_valid if marks else False,
+    )

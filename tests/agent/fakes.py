@@ -1,0 +1,258 @@
+"""An in-memory world for executor tests: GitHub, the helper and systemd keep their semantics
+(404 on a missing runner, registration offline until the service runs, drop-ins on disk)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import JsonValue, SecretStr
+
+from agent.audit_store import FilesystemAuditStore
+from agent.contracts import (
+    BaselineState,
+    GithubInventory,
+    GithubLabel,
+    GithubRunner,
+    HostPolicy,
+    LanesFile,
+    UnitState,
+)
+from agent.errors import StepFailed
+from agent.executor import Agent
+from agent.github.models import RequestStats, RunnerDownload, RunnerToken
+from agent.github.payloads import inventory_named
+from agent.github.settings import GitHubSettings
+from helper.dropin import dropin_dir_name, render_dropin
+from helper.lanes import RunnerLaneMaintainerDesiredState
+from tests.planner import factories as f
+
+UID = os.getuid()
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    root: Path
+    unit_dir: Path
+    runners: dict[int, GithubRunner] = field(default_factory=dict)
+    next_id: int = 100
+    unit_active: bool = False
+    unit_enabled: bool = False
+    main_pid_uid: int = UID
+    online_when_running: bool = True
+    baseline_findings: tuple[Any, ...] = ()
+    baseline_missing: bool = False
+    tokens_issued: list[str] = field(default_factory=list)
+    helper_calls: list[str] = field(default_factory=list)
+    fail_verb: str | None = None
+
+    def lane_dir(self, lane: str) -> Path:
+        return self.root / lane
+
+    def set_online(self, online: bool) -> None:
+        for rid, r in self.runners.items():
+            status = "online" if online else "offline"
+            self.runners[rid] = r.model_copy(update={"status": status})
+
+
+class FakeGitHub:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.settings = GitHubSettings()
+        self.stats = RequestStats()
+
+    def list_runners(self, repository: str) -> list[GithubRunner]:
+        self.stats.requests += 1
+        return list(self.world.runners.values())
+
+    def runners_named(self, repository: str, name: str) -> GithubInventory:
+        return inventory_named(self.list_runners(repository), name)
+
+    def delete_runner(self, repository: str, runner_id: int) -> bool:
+        return self.world.runners.pop(runner_id, None) is not None
+
+    def _token(self, kind: str, repository: str) -> RunnerToken:
+        value = f"AAFAKE{kind.upper()}TOKEN{len(self.world.tokens_issued):04d}xyz"
+        self.world.tokens_issued.append(kind)
+        return RunnerToken(
+            kind=kind,  # type: ignore[arg-type]
+            repository=repository,
+            token=SecretStr(value),
+            expires_at=NOW + timedelta(hours=1),
+        )
+
+    def registration_token(self, repository: str) -> RunnerToken:
+        return self._token("registration", repository)
+
+    def remove_token(self, repository: str) -> RunnerToken:
+        return self._token("remove", repository)
+
+    def runner_downloads(self, repository: str) -> list[RunnerDownload]:
+        return [
+            RunnerDownload(
+                os="linux",
+                architecture="x64",
+                download_url="https://example.invalid/r.tar.gz",
+                filename="actions-runner-linux-x64-2.330.0.tar.gz",
+                sha256_checksum="a" * 64,
+            )
+        ]
+
+    def download_runner(self, download: RunnerDownload, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / download.filename
+        path.write_bytes(b"archive")
+        return path
+
+    def set_custom_labels(
+        self, repository: str, runner_id: int, labels: Sequence[str]
+    ) -> tuple[GithubLabel, ...]:
+        runner = self.world.runners[runner_id]
+        read_only = tuple(lb for lb in runner.labels if lb.type == "read-only")
+        new = read_only + tuple(GithubLabel(name=x, type="custom") for x in labels)
+        self.world.runners[runner_id] = runner.model_copy(update={"labels": new})
+        return new
+
+
+class FakeHelper:
+    def __init__(self, world: World, lanes: LanesFile) -> None:
+        self.world = world
+        self.lanes = lanes
+
+    def call(
+        self,
+        verb: str,
+        lane: str,
+        *,
+        token: SecretStr | None = None,
+        archive_sha256: str | None = None,
+    ) -> dict[str, JsonValue]:
+        w = self.world
+        w.helper_calls.append(verb)
+        if verb == w.fail_verb:
+            raise StepFailed(verb, "conflict: refused by the fake")
+        (desired,) = self.lanes.lanes_named(lane)
+        d = w.lane_dir(lane)
+        dropin = w.unit_dir / dropin_dir_name(lane) / "50-lane.conf"
+        if verb == "install-runner":
+            d.mkdir(exist_ok=True)
+            (d / "run.sh").write_text("#!/bin/sh\n")
+        elif verb == "register-runner":
+            assert token is not None
+            (d / ".runner").write_text(
+                f'{{"agentId": {w.next_id}, "agentName": "{lane}", '
+                f'"gitHubUrl": "https://github.com/{desired.repository}"}}'
+            )
+            labels = tuple(
+                GithubLabel(name=x, type="read-only" if x == "self-hosted" else "custom")
+                for x in desired.labels
+            )
+            w.runners[w.next_id] = GithubRunner(
+                id=w.next_id, name=lane, status="offline", busy=False, labels=labels
+            )
+            w.next_id += 1
+        elif verb == "unregister-runner":
+            (d / ".runner").unlink(missing_ok=True)
+        elif verb == "install-or-update-unit":
+            text = render_dropin(desired)
+            changed = not dropin.exists() or dropin.read_text() != text
+            dropin.parent.mkdir(parents=True, exist_ok=True)
+            dropin.write_text(text)
+            return {"changed": changed}
+        elif verb in {"enable-now", "restart"}:
+            w.unit_active = w.unit_enabled = True
+            w.set_online(w.online_when_running)
+        elif verb == "stop":
+            w.unit_active = False
+            w.set_online(False)
+        elif verb == "disable":
+            w.unit_enabled = False
+        elif verb == "remove-unit":
+            dropin.unlink(missing_ok=True)
+        elif verb == "remove-runner-directory":
+            for p in sorted(d.rglob("*"), reverse=True):
+                p.unlink() if p.is_file() else p.rmdir()
+            d.rmdir()
+        return {"verb": verb}
+
+
+class FakeUnits:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
+        from agent.observe_unit import _read_nofollow
+        from helper.dropin import read_dropin_marks
+
+        out = {}
+        w = self.world
+        for lane in lanes:
+            path = w.unit_dir / dropin_dir_name(lane.lane_name) / "50-lane.conf"
+            text = _read_nofollow(str(path))
+            marks = read_dropin_marks(text) if text is not None else None
+            present = text is not None
+            out[lane.lane_name] = UnitState(
+                unit_name=lane.systemd_unit_name,
+                load_state="loaded" if present else "not-found",
+                active_state="active" if w.unit_active and present else "inactive",
+                sub_state="running" if w.unit_active and present else "dead",
+                unit_file_state=("enabled" if w.unit_enabled else "disabled") if present else "",
+                main_pid=4242 if w.unit_active and present else 0,
+                main_pid_uid=w.main_pid_uid if w.unit_active and present else None,
+                main_pid_in_unit_cgroup=w.unit_active and present,
+                dropin_present=present,
+                dropin_lane_mark=marks.lane if marks else None,
+                dropin_hash=marks.hash if marks else None,
+                dropin_hash_valid=marks.hash_valid if marks else False,
+            )
+        return out
+
+
+def declared_in(root: Path, **lane: Any) -> LanesFile:
+    base = f.desired(registration_root=str(root), **lane)
+    policy = HostPolicy(
+        allowed_repositories=(f.REPO,),
+        approved_hosts=(f.HOST,),
+        allowed_registration_roots=(str(root),),
+        allowed_service_users=(f.USER,),
+    )
+    return LanesFile(policy=policy, lanes=(base,))
+
+
+def agent_for(tmp_path: Path, **lane: Any) -> tuple[Agent, World, LanesFile]:
+    root = tmp_path / "runners"
+    root.mkdir()
+    world = World(root=root, unit_dir=tmp_path / "units")
+    declared = declared_in(root, **lane)
+
+    def baseline(
+        desired: RunnerLaneMaintainerDesiredState, policy: HostPolicy, now: datetime
+    ) -> BaselineState:
+        if world.baseline_missing:
+            raise OSError("baseline probe failed")
+        return BaselineState(
+            checked_at=now,
+            findings=world.baseline_findings,
+            evidence={"docker_cli": "27.1"},
+        )
+
+    agent = Agent(
+        declared=declared,
+        github=FakeGitHub(world),
+        helper=FakeHelper(world, declared),
+        units=FakeUnits(world),
+        store=FilesystemAuditStore(tmp_path / "audits"),
+        cache_dir=tmp_path / "cache",
+        clock=lambda: NOW,
+        sleep=lambda _s: None,
+        host_name=lambda: f.HOST,
+        user_uid=lambda name: UID if name == f.USER else None,
+        baseline=baseline,
+        online_timeout=0.0,
+    )
+    return agent, world, declared

@@ -1,0 +1,61 @@
+"""README's first command: a real dry-run pass of the agent against the bundled GitHub
+emulator and the example lanes.toml. Needs no root; touches nothing outside a temp dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from agent import cli
+from tests.emulators.github_api import GitHubEmulator
+
+REPOSITORY = "cbusillo/odoo-tenant-cm-website"
+
+
+def main() -> int:
+    with (
+        tempfile.TemporaryDirectory(prefix="launchplane-demo-") as tmp,
+        GitHubEmulator(validate=True) as github,
+    ):
+        github.state.add_repository(REPOSITORY)
+        token = f"ghp_demo{secrets.token_hex(16)}"
+        github.state.add_pat(token)
+        credentials = Path(tmp, "credentials")
+        credentials.mkdir(mode=0o700)
+        (credentials / "github-token").write_text(token + "\n", encoding="utf-8")
+        os.environ.update(
+            {
+                "LAUNCHPLANE_GITHUB_API_URL": github.api_url,
+                "LAUNCHPLANE_GITHUB_WEB_URL": github.web_url,
+                "LAUNCHPLANE_CREDENTIALS": str(credentials),
+                "LAUNCHPLANE_AUDIT_DIR": f"{tmp}/audits",
+                "LAUNCHPLANE_CACHE_DIR": f"{tmp}/cache",
+                "LAUNCHPLANE_RUNTIME_DIR": f"{tmp}/run",
+            }
+        )
+        os.environ.pop("CREDENTIALS_DIRECTORY", None)
+        lanes = str(cli.example_path("lanes.toml"))
+        print(f"# GitHub emulator at {github.api_url}; example lanes from {lanes}\n")
+        print("# launchplane-agent plan   (dry-run: observes, plans, writes a planned record)")
+        code = cli.main(["--lanes", lanes, "plan"])
+        print("\n# launchplane-agent audits list")
+        cli.main(["audits", "list"])
+        asked = [r["operation"] for r in github.requests()]
+        tokens = [op for op in asked if "token" in op]
+        print(f"\n# GitHub requests made: {sorted(set(asked))}; token requests: {tokens or 'none'}")
+        if github.validation_errors:
+            print("# OpenAPI validation errors:", *github.validation_errors, sep="\n  ")
+            return 1
+        print(
+            "# exit code of plan:",
+            code,
+            "(3 = blocked; on a host without systemd or the service user the plan says so)",
+        )
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
