@@ -93,7 +93,11 @@ class UnitState(Record):
 
     @property
     def exists(self) -> bool:
-        return self.load_state not in {"not-found", ""} or self.dropin_present
+        """A lane's unit exists if its drop-in does, or systemd runs or enables it. The
+        template alone makes every instance name loadable, so load_state says nothing."""
+        running = self.active_state not in {"inactive", ""}
+        enabled = self.unit_file_state not in {"", "disabled", "static", "indirect"}
+        return self.dropin_present or running or enabled or self.load_state == "masked"
 
     @property
     def managed(self) -> bool:

@@ -61,6 +61,7 @@ Verb = Literal[
     "install-runner",
     "register-runner",
     "unregister-runner",
+    "remove-runner-directory",
 ]
 VERBS: tuple[str, ...] = get_args(Verb)
 TOKEN_VERBS = frozenset({"register-runner", "unregister-runner"})

@@ -12,6 +12,7 @@ from helper.verbs import (
     install_or_update_unit,
     install_runner,
     register_runner,
+    remove_runner_directory,
     remove_unit,
     restart,
     status,
@@ -34,6 +35,7 @@ REGISTRY: dict[str, VerbSpec] = {
         install_runner.SPEC,
         register_runner.SPEC,
         unregister_runner.SPEC,
+        remove_runner_directory.SPEC,
     )
 }
 

@@ -230,4 +230,4 @@ def test_responses_are_redacted_on_the_way_out() -> None:
 
 
 def test_every_verb_has_a_wire_name() -> None:
-    assert len(set(VERBS)) == 11
+    assert len(set(VERBS)) == 12
