@@ -459,3 +459,39 @@ class GitHubInside:
         status, body = self.request("GET", f"/api/v3/repos/{REPOSITORY}/actions/runners")
         assert status == 200, body
         return list(body["runners"])
+
+
+# --- the agent, run by hand inside as its own user ------------------------------------------
+
+AGENT_CREDENTIALS = "/run/lp-test-agent"
+
+
+def give_agent_the_token(sandbox: Sandbox, github: GitHubInside) -> None:
+    """The emulator's token as the agent's credential (what LoadCredential= would hand over)."""
+    sandbox.sh(
+        f"install -d -m 0700 -o {AGENT_USER} -g {AGENT_USER} {AGENT_CREDENTIALS} && "
+        f'install -m 0400 -o {AGENT_USER} -g {AGENT_USER} "$1" {AGENT_CREDENTIALS}/github-token',
+        github.pat_file,
+    )
+
+
+def run_agent(
+    sandbox: Sandbox, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`launchplane-agent ARGS` inside, as launchplane-agent, against the emulator inside."""
+    return sandbox.exec(
+        "setpriv",
+        f"--reuid={AGENT_USER}",
+        f"--regid={AGENT_USER}",
+        "--init-groups",
+        "--",
+        "env",
+        f"LAUNCHPLANE_GITHUB_API_URL={EMULATOR_URL}/api/v3",
+        f"LAUNCHPLANE_GITHUB_WEB_URL={EMULATOR_URL}",
+        f"CREDENTIALS_DIRECTORY={AGENT_CREDENTIALS}",
+        "HOME=/var/lib/launchplane-agent",
+        f"{VENV}/bin/launchplane-agent",
+        *args,
+        check=False,
+        timeout=timeout,
+    )

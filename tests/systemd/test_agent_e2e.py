@@ -13,47 +13,29 @@ from typing import Any
 import pytest
 
 from tests.systemd.installed import (
-    AGENT_USER,
     DROPIN,
     DROPIN_DIR,
-    EMULATOR_URL,
     LANE,
     REPOSITORY,
     RUNNER_DIR,
     SERVICE_USER,
     UNIT,
-    VENV,
     GitHubInside,
     InstalledHost,
+    give_agent_the_token,
+    run_agent,
 )
 from tests.systemd.waiting import wait_for
 
 pytestmark = pytest.mark.systemd
 
-TOKEN_DIR = "/run/lp-test-agent"
 AUDITS = "/var/lib/launchplane-agent/audits"
 LANES = "/etc/launchplane/lanes.toml"
 
 
 def agent(installed: InstalledHost, *args: str, expect: int | None = 0) -> tuple[int, Any]:
     """`launchplane-agent --json ARGS` as the agent user; (exit code, parsed stdout)."""
-    done = installed.sandbox.exec(
-        "setpriv",
-        f"--reuid={AGENT_USER}",
-        f"--regid={AGENT_USER}",
-        "--init-groups",
-        "--",
-        "env",
-        f"LAUNCHPLANE_GITHUB_API_URL={EMULATOR_URL}/api/v3",
-        f"LAUNCHPLANE_GITHUB_WEB_URL={EMULATOR_URL}",
-        f"CREDENTIALS_DIRECTORY={TOKEN_DIR}",
-        "HOME=/var/lib/launchplane-agent",
-        f"{VENV}/bin/launchplane-agent",
-        "--json",
-        *args,
-        check=False,
-        timeout=300,
-    )
+    done = run_agent(installed.sandbox, "--json", *args)
     if expect is not None:
         assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None
@@ -99,11 +81,7 @@ def lane_host(installed: InstalledHost, github_inside: GitHubInside) -> Installe
         sb.exec(*command.split(), check=False)
     for runner in github_inside.runners():
         github_inside.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
-    sb.sh(
-        f"install -d -m 0700 -o {AGENT_USER} -g {AGENT_USER} {TOKEN_DIR} && "
-        f'install -m 0400 -o {AGENT_USER} -g {AGENT_USER} "$1" {TOKEN_DIR}/github-token',
-        github_inside.pat_file,
-    )
+    give_agent_the_token(sb, github_inside)
     return installed
 
 
