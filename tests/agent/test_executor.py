@@ -194,3 +194,41 @@ def test_reconcile_pass_never_mutates_lanes_without_apply(tmp_path: Path, apply_
     assert [r.status for r in records] == ["planned"]
     assert world.helper_calls == []
     assert world.tokens_issued == []
+
+
+def test_token_values_never_reach_records_logs_or_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from agent import logs
+    from agent.cli import render_record
+    from helper.redact import variants
+
+    stream = io.StringIO()
+    logs.configure(json_output=True, stream=stream)
+    try:
+        agent, _, declared = agent_for(tmp_path)
+        issued: list[str] = []
+        github = agent.github
+        original = github.registration_token
+
+        def spy(repository: str):  # type: ignore[no-untyped-def]
+            token = original(repository)
+            issued.append(token.token.get_secret_value())
+            return token
+
+        github.registration_token = spy  # type: ignore[method-assign]
+        created = agent.run(declared.lanes[0], apply("k-1"))
+        removed = agent.run(declared.lanes[0], apply("k-2", Operation.REMOVE))
+        print(render_record(created), render_record(removed))
+    finally:
+        logs.configure(json_output=False)
+    assert issued
+    haystack = stream.getvalue() + capsys.readouterr().out
+    haystack += "".join(p.read_text() for p in (tmp_path / "audits").iterdir())
+    haystack += created.model_dump_json() + removed.model_dump_json()
+    for token in issued:
+        for form in variants(token):
+            assert form not in haystack
+    assert "expires_at" in haystack
