@@ -45,3 +45,21 @@ $(CURDIR)/.tools/bin/uv:
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
+
+# ---------------------------------------------------------------- the Debian package
+# make deb [DEB_VERSION=0.1.0+2] [DEB_SOURCE=head|worktree] [DEB_MACHINE=lp-build]
+DEB_VERSION ?=
+DEB_SOURCE ?= head
+DEB_MACHINE ?= lp-build
+
+.PHONY: deb security deb-lifecycle
+
+deb: sandbox-prepare | $(UV)  ## the .deb into dist/, built in the sandbox from a clean copy of HEAD, lintian-clean
+	UV=$(UV) bash packaging/build-deb.sh --source $(DEB_SOURCE) --machine $(DEB_MACHINE) \
+	  --out $(CURDIR)/dist $(if $(DEB_VERSION),--version $(DEB_VERSION))
+
+security: .venv/.synced  ## exposure of every unit (systemd-analyze security --offline) + verify, stderr empty
+	$(RUN) python -m tests.package.security
+
+deb-lifecycle: .venv/.synced sandbox-prepare  ## install, upgrade, remove, purge the .deb; the first timer pass
+	LP_DEB_SOURCE=$(DEB_SOURCE) $(RUN) pytest -q -ra -m systemd tests/package

@@ -16,7 +16,7 @@ from agent.audit_store import DEFAULT_AUDIT_DIR, FilesystemAuditStore
 from agent.errors import PassLocked
 from agent.evidence import TOKEN_FILE, EvidenceSpool
 from agent.executor import Agent
-from agent.github.auth import load_credential
+from agent.github.auth import credential_file, load_credential
 from agent.github.client import GitHubClient
 from agent.github.settings import GitHubSettings
 from agent.logs import get_logger
@@ -105,7 +105,7 @@ def deliver_evidence(paths: Paths) -> None:
     url = os.environ.get("LAUNCHPLANE_EVIDENCE_URL")
     if not url:
         return
-    token_path = Path(paths.credentials) / TOKEN_FILE
+    token_path = credential_file(Path(paths.credentials), TOKEN_FILE)
     try:
         token = SecretStr(token_path.read_text(encoding="utf-8").strip())
     except OSError:

@@ -129,11 +129,24 @@ def _app(config_path: Path, key_path: Path) -> AppCredential:
     )
 
 
+LOAD_CREDENTIAL_ID = "github"
+
+
+def credential_file(base: Path, name: str) -> Path:
+    """`name` in a credential directory. systemd's `LoadCredential=github:<directory>` hands
+    each file over as `github_<name>` (measured on systemd 252); by hand it is plain `name`."""
+    loaded = base / f"{LOAD_CREDENTIAL_ID}_{name}"
+    return loaded if loaded.exists() else base / name
+
+
 def load_credential(directory: Path | str | None = None) -> Credential:
     """The one credential in `directory` (default `$CREDENTIALS_DIRECTORY`): `github-token`, or
-    `github-app.json` + `github-app-key.pem`. Both, or neither, is an error (fail closed)."""
+    `github-app.json` + `github-app-key.pem` (each also as `github_<name>`, as systemd names
+    them). Both, or neither, is an error (fail closed)."""
     base = credentials_directory() if directory is None else Path(directory)
-    token_path, app_path, key_path = base / TOKEN_FILE, base / APP_FILE, base / APP_KEY_FILE
+    token_path, app_path, key_path = (
+        credential_file(base, name) for name in (TOKEN_FILE, APP_FILE, APP_KEY_FILE)
+    )
     has_token, has_app, has_key = token_path.exists(), app_path.exists(), key_path.exists()
     if has_token and (has_app or has_key):
         raise GitHubCredentialError(

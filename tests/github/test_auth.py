@@ -199,3 +199,12 @@ def test_settings_from_the_environment() -> None:
     with pytest.raises(ConfigError, match="api_url"):
         GitHubSettings.from_environment({"LAUNCHPLANE_GITHUB_API_URL": "ftp://x"})
     assert isinstance(TokenCredential(token=SecretStr("x")).token, SecretStr)
+
+
+def test_credentials_as_systemd_names_them_are_found(tmp_path: Path) -> None:
+    """LoadCredential=github:<dir> hands `github-token` over as `github_github-token`."""
+    from agent.github.auth import TokenCredential, load_credential
+
+    (tmp_path / "github_github-token").write_text("ghp_fromsystemd0123456789abcdefABCDEF\n")
+    credential = load_credential(tmp_path)
+    assert isinstance(credential, TokenCredential)
