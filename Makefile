@@ -6,13 +6,18 @@ export UV_PYTHON := python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: demo test check lint typecheck contracts fmt sandbox-prepare clean
+.PHONY: demo demo-sandbox test check lint typecheck contracts fmt sandbox-prepare clean
 
 demo: .venv/.synced  ## the main job on the embedded default: a dry-run pass against the GitHub emulator
 	$(RUN) python -m tests.emulators.demo
 
-test: .venv/.synced sandbox-prepare  ## the whole suite, real systemd included
-	$(RUN) pytest -q
+test: .venv/.synced sandbox-prepare  ## the whole suite: pure and emulated, then real systemd + the .deb
+	$(RUN) pytest -q -m "not systemd"
+	@echo "--- real-systemd tier (sandbox containers; root) ---"
+	$(RUN) pytest -q -ra -m systemd
+
+demo-sandbox: .venv/.synced sandbox-prepare  ## (root) the example lane's whole story on real systemd
+	$(RUN) python -m tests.systemd.demo
 
 check: lint typecheck contracts  ## static checks that .ci/run also runs
 
@@ -58,7 +63,7 @@ deb: sandbox-prepare | $(UV)  ## the .deb into dist/, built in the sandbox from 
 	UV=$(UV) bash packaging/build-deb.sh --source $(DEB_SOURCE) --machine $(DEB_MACHINE) \
 	  --out $(CURDIR)/dist $(if $(DEB_VERSION),--version $(DEB_VERSION))
 
-security: .venv/.synced  ## exposure of every unit (systemd-analyze security --offline) + verify, stderr empty
+security: .venv/.synced sandbox-prepare  ## exposure of every unit (systemd-analyze security --offline) + verify, stderr empty
 	$(RUN) python -m tests.package.security
 
 deb-lifecycle: .venv/.synced sandbox-prepare  ## install, upgrade, remove, purge the .deb; the first timer pass

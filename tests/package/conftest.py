@@ -7,12 +7,8 @@ CI=true, and elsewhere too unless LP_SKIP_SYSTEMD=1 is set explicitly.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -23,31 +19,13 @@ from tests.package.debs import (
     emulator_wheels,
     ensure_deb,
 )
-from tests.sandbox import Bind, Sandbox, SandboxError, prepare
-
-T = TypeVar("T")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    hint = "" if _in_ci() else "\n(outside CI, LP_SKIP_SYSTEMD=1 skips these tests)"
-    pytest.fail(f"package tier unavailable: {reason}{hint}", pytrace=False)
+from tests.sandbox import Bind, Sandbox, SandboxError
+from tests.sandbox.tier import prepared_rootfs, unavailable
 
 
 @pytest.fixture(scope="session")
 def package_rootfs() -> Path:
-    if not _in_ci() and os.environ.get("LP_SKIP_SYSTEMD") == "1":
-        pytest.skip("LP_SKIP_SYSTEMD=1: real-systemd tests skipped on request")
-    if os.geteuid() != 0:
-        _unavailable("must run as root (systemd-nspawn, nsenter, cgroups)")
-    try:
-        return prepare()
-    except SandboxError as exc:
-        failure = f"prepare failed: {exc}"
-    _unavailable(failure)
+    return prepared_rootfs("package tier")
 
 
 def _deb(version: str) -> Path:
@@ -90,18 +68,4 @@ def boot(name: str, *binds: Bind) -> Sandbox:
         failure = f"'{name}' did not boot:\n{exc}"
     else:
         return box
-    _unavailable(failure)
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.5
-) -> T:
-    """Call PROBE until it returns something truthy; fail after TIMEOUT seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    unavailable("package tier", failure)

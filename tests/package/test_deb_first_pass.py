@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.package.conftest import boot, wait_for
+from tests.package.conftest import boot
 from tests.package.debs import REPO
 from tests.sandbox import Bind, Sandbox
+from tests.systemd.waiting import wait_for
 
 pytestmark = pytest.mark.systemd
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.package.conftest import boot, wait_for
+from tests.package.conftest import boot
 from tests.package.debs import PACKAGE, UPGRADE_SUFFIX, base_version
 from tests.sandbox import Bind, Sandbox
+from tests.systemd.waiting import wait_for
 
 pytestmark = pytest.mark.systemd
 
@@ -252,8 +253,17 @@ def _fake_lane(box: Sandbox) -> None:
     )
     box.systemctl("daemon-reload")
     box.systemctl("enable", "--now", FAKE_UNIT)
-    pid = props(box, FAKE_UNIT)["MainPID"]
-    assert box.exec("ps", "-o", "user=", "-p", pid).stdout.strip() == "launchplane-runner"
+    # Type=simple: `start` returns after the fork, before the switch to the service user.
+    wait_for(
+        lambda: (
+            box.exec(
+                "ps", "-o", "user=", "-p", props(box, FAKE_UNIT)["MainPID"], check=False
+            ).stdout.strip()
+            == "launchplane-runner"
+        ),
+        timeout=10,
+        what=f"{FAKE_UNIT} running as launchplane-runner",
+    )
 
 
 def test_remove_stops_everything_and_keeps_config(box: Sandbox) -> None:

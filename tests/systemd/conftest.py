@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from tests.emulators.runner.build import build as build_runner_archive
-from tests.sandbox import Bind, Sandbox, SandboxError, prepare
+from tests.sandbox import Bind, Sandbox, SandboxError
+from tests.sandbox.tier import prepared_rootfs, unavailable
 from tests.systemd.installed import (
     AGENT_USER,
     RUNNER_CACHE,
@@ -46,31 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _skip_requested() -> bool:
-    return not _in_ci() and os.environ.get("LP_SKIP_SYSTEMD") == "1"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    hint = "" if _in_ci() else "\n(outside CI, LP_SKIP_SYSTEMD=1 skips these tests)"
-    pytest.fail(f"real-systemd sandbox unavailable: {reason}{hint}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def sandbox_rootfs() -> Path:
     """The prepared root file system (host tools installed, tree cached)."""
-    if _skip_requested():
-        pytest.skip("LP_SKIP_SYSTEMD=1: real-systemd tests skipped on request")
-    if os.geteuid() != 0:
-        _unavailable("must run as root (systemd-nspawn, nsenter, cgroups)")
-    try:
-        return prepare()
-    except SandboxError as exc:
-        failure = f"prepare failed: {exc}"
-    _unavailable(failure)
+    return prepared_rootfs("real-systemd sandbox")
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +71,7 @@ def sandbox(
     wheels_env = os.environ.get("LP_SANDBOX_WHEELS")
     wheels = Path(wheels_env) if wheels_env else tmp_path_factory.mktemp("sandbox-wheels")
     if not wheels.is_dir():
-        _unavailable(f"LP_SANDBOX_WHEELS={wheels} is not a directory")
+        unavailable("real-systemd sandbox", f"LP_SANDBOX_WHEELS={wheels} is not a directory")
     box = Sandbox(
         MACHINE,
         [
@@ -110,7 +89,9 @@ def sandbox(
     except SandboxError as exc:
         failure = f"'{MACHINE}' did not boot:\n{exc}"
     if failure:
-        _unavailable(failure)  # outside the except block: no chained traceback
+        unavailable(
+            "real-systemd sandbox", failure
+        )  # outside the except block: no chained traceback
     try:
         yield box
     finally:
@@ -129,7 +110,7 @@ def host_wheels(sandbox_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) 
         return prepare_host_wheels(REPO, tmp_path_factory.mktemp("installed-wheels"))
     except (InstallError, OSError) as exc:
         failure = f"cannot prepare the wheels to install: {exc}"
-    _unavailable(failure)
+    unavailable("real-systemd sandbox", failure)
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +125,7 @@ def installed(sandbox: Sandbox, sandbox_scratch: Path, host_wheels: HostWheels) 
         failure = f"installing into '{MACHINE}' failed:\n{exc}"
     else:
         return InstalledHost(sandbox, HelperClient(sandbox))
-    _unavailable(failure)
+    unavailable("real-systemd sandbox", failure)
 
 
 @pytest.fixture(scope="session")
