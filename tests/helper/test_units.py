@@ -126,7 +126,7 @@ def test_runner_template_restarts_and_cannot_start_without_its_dropin() -> None:
     assert lines >= {
         "Type=simple",
         "Restart=always",
-        "KillMode=process",
+        "KillMode=mixed",
         "KillSignal=SIGTERM",
         "AssertPathExists=/etc/systemd/system/%n.d/50-lane.conf",
         "ExecStart=/bin/false",
