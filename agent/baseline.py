@@ -147,7 +147,9 @@ def check_baseline(
         evidence["service_user_uid"] = str(entry.pw_uid)
         if entry.pw_uid == 0:
             findings.append(BaselineFinding(code="service_user_is_root", message="uid 0"))
-        findings += _docker_credentials(entry.pw_dir, entry.pw_uid)
+        # The runner's unit sets HOME to the runner directory (helper/dropin.py): that is
+        # where its jobs' Docker CLI looks for credentials.
+        findings += _docker_credentials(desired.runner_directory, entry.pw_uid)
     findings += _directory_findings(desired, policy, uid)
     evidence["runner_directory"] = desired.runner_directory
     versions = docker()

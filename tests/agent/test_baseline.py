@@ -98,7 +98,7 @@ def test_docker_credentials_that_cannot_be_vouched_for(
     tmp_path: Path, content: Any, code: str
 ) -> None:
     lane_dir(tmp_path)
-    cfg = tmp_path / "home" / ".docker" / "config.json"
+    cfg = tmp_path / "runners" / f.LANE / ".docker" / "config.json"
     cfg.parent.mkdir(parents=True)
     cfg.write_text(content if isinstance(content, str) else json.dumps(content))
     if os.getuid() == 0:
@@ -110,7 +110,7 @@ def test_docker_config_linked_to_another_users(tmp_path: Path) -> None:
     lane_dir(tmp_path)
     other = tmp_path / "root-docker.json"
     other.write_text(json.dumps({"auths": {"ghcr.io": {"auth": "eA=="}}}))
-    cfg = tmp_path / "home" / ".docker" / "config.json"
+    cfg = tmp_path / "runners" / f.LANE / ".docker" / "config.json"
     cfg.parent.mkdir(parents=True)
     cfg.symlink_to(other)
     assert "docker_credentials_foreign" in run(tmp_path)

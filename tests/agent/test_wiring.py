@@ -1,0 +1,32 @@
+"""The timer's pass: one at a time per host; paths from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.errors import PassLocked
+from agent.wiring import Paths, pass_lock
+
+
+def test_a_second_pass_is_refused_while_one_runs(tmp_path: Path) -> None:
+    with pass_lock(str(tmp_path)), pytest.raises(PassLocked), pass_lock(str(tmp_path)):
+        pass
+    with pass_lock(str(tmp_path)):  # released: the next pass may run
+        pass
+
+
+def test_paths_follow_systemd_and_launchplane_variables() -> None:
+    paths = Paths.from_environment(
+        {
+            "CREDENTIALS_DIRECTORY": "/run/credentials/launchplane-agent.service",
+            "RUNTIME_DIRECTORY": "/run/launchplane-agent",
+            "LAUNCHPLANE_AUDIT_DIR": "/tmp/audits",
+        }
+    )
+    assert paths.credentials == "/run/credentials/launchplane-agent.service"
+    assert paths.runtime_dir == "/run/launchplane-agent"
+    assert paths.audit_dir == "/tmp/audits"
+    assert paths.lanes_file == "/etc/launchplane/lanes.toml"
+    assert Paths.from_environment({}).credentials == "/etc/launchplane/credentials"
