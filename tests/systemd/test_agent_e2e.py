@@ -41,6 +41,25 @@ def agent(installed: InstalledHost, *args: str, expect: int | None = 0) -> tuple
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None
 
 
+def act(
+    installed: InstalledHost, verb: str, key: str, *extra: str, expect: int | None = 0
+) -> tuple[int, dict[str, Any]]:
+    """`apply`, or `restart`/`remove` with --apply, confirmed, under KEY: its one record."""
+    args = [verb, "--lane", LANE, *([] if verb == "apply" else ["--apply"])]
+    code, data = agent(
+        installed,
+        *args,
+        "--idempotency-key",
+        key,
+        "--confirm",
+        f"{verb} {LANE}",
+        *extra,
+        expect=expect,
+    )
+    (record,) = records(data)
+    return code, record
+
+
 def records(data: Any) -> list[dict[str, Any]]:
     assert isinstance(data, list)
     return data
@@ -101,17 +120,7 @@ def test_dry_run_requests_no_token_and_changes_nothing(
 def test_apply_ends_in_a_completed_audit(
     lane_host: InstalledHost, github_inside: GitHubInside
 ) -> None:
-    _, data = agent(
-        lane_host,
-        "apply",
-        "--lane",
-        LANE,
-        "--idempotency-key",
-        "e2e-create",
-        "--confirm",
-        f"apply {LANE}",
-    )
-    (record,) = records(data)
+    _, record = act(lane_host, "apply", "e2e-create")
     assert record["status"] == "completed", record.get("error")
     assert len(record["gates"]) == 8
     assert all(g["passed"] for g in record["gates"]), record["gates"]
@@ -156,17 +165,7 @@ def test_killed_runner_comes_back_and_the_next_pass_stays_green(
         timeout=30,
         what="the runner online again",
     )
-    _, data = agent(
-        lane_host,
-        "apply",
-        "--lane",
-        LANE,
-        "--idempotency-key",
-        "e2e-after-kill",
-        "--confirm",
-        f"apply {LANE}",
-    )
-    (record,) = records(data)
+    _, record = act(lane_host, "apply", "e2e-after-kill")
     assert record["status"] == "completed", record.get("error")
     assert record["plan"]["shape"] == "supervised_active"
 
@@ -176,18 +175,7 @@ def test_restart_is_dry_run_by_default_then_restarts(lane_host: InstalledHost) -
     _, data = agent(lane_host, "restart", "--lane", LANE)
     assert records(data)[0]["status"] == "planned"
     assert main_pid(lane_host) == pid
-    _, data = agent(
-        lane_host,
-        "restart",
-        "--lane",
-        LANE,
-        "--apply",
-        "--idempotency-key",
-        "e2e-restart",
-        "--confirm",
-        f"restart {LANE}",
-    )
-    (record,) = records(data)
+    _, record = act(lane_host, "restart", "e2e-restart")
     assert record["status"] == "completed", record.get("error")
     assert main_pid(lane_host) not in (0, pid)
 
@@ -195,18 +183,7 @@ def test_restart_is_dry_run_by_default_then_restarts(lane_host: InstalledHost) -
 def test_remove_leaves_nothing_then_an_unmanaged_runner_is_refused(
     lane_host: InstalledHost, github_inside: GitHubInside
 ) -> None:
-    _, data = agent(
-        lane_host,
-        "remove",
-        "--lane",
-        LANE,
-        "--apply",
-        "--idempotency-key",
-        "e2e-remove",
-        "--confirm",
-        f"remove {LANE}",
-    )
-    (record,) = records(data)
+    _, record = act(lane_host, "remove", "e2e-remove")
     assert record["status"] == "removed", record.get("error")
     assert github_inside.runners() == []
     sb = lane_host.sandbox
@@ -225,20 +202,8 @@ def test_remove_leaves_nothing_then_an_unmanaged_runner_is_refused(
     )
     assert status in (200, 201), body
     for verb in ("remove", "restart"):
-        code, data = agent(
-            lane_host,
-            verb,
-            "--lane",
-            LANE,
-            "--apply",
-            "--idempotency-key",
-            f"e2e-unmanaged-{verb}",
-            "--confirm",
-            f"{verb} {LANE}",
-            expect=None,
-        )
-        assert code == 3, data
-        (record,) = records(data)
+        code, record = act(lane_host, verb, f"e2e-unmanaged-{verb}", expect=None)
+        assert code == 3, record
         assert record["status"] == "failed"
         assert "unmanaged_runner" in {b["code"] for b in record["plan"]["blockers"]}
     assert [r["name"] for r in github_inside.runners()] == [LANE]
