@@ -213,6 +213,16 @@ def write_atomic(dir_fd: int, name: str, data: bytes, mode: int = 0o644) -> None
     os.fsync(dir_fd)
 
 
+def replace_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """`write_atomic` by path: the parent directory is opened once, without following a link."""
+    parent, name = os.path.split(os.fspath(path))
+    dir_fd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        write_atomic(dir_fd, name, data, mode)
+    finally:
+        os.close(dir_fd)
+
+
 def remove_file(dir_fd: int, name: str) -> bool:
     """Unlink `name` (never following); False when it was already gone. Fsyncs the directory."""
     try:

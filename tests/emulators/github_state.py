@@ -7,16 +7,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
 import string
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helper.safefs import replace_file
 from tests.emulators.clock import EmulatorClock
 
 TOKEN_LIFETIME = 3600.0  # registration, remove and installation tokens: one hour
@@ -185,17 +184,7 @@ class State:
         data = json.dumps(document, indent=1, sort_keys=True).encode()
         path = self.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        replace_file(path, data, mode=0o600)
 
     @contextlib.contextmanager
     def mutate(self) -> Iterator[World]:
