@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.contracts import RunnerLaneMaintainerAuditRecord
 from agent.errors import AuditConflict, AuditNotFound
+from helper.identifiers import lane_name_findings
 from helper.redact import REDACTOR
 
 DEFAULT_AUDIT_DIR = "/var/lib/launchplane-agent/audits"
@@ -75,26 +76,38 @@ def write_new_file(directory: Path, name: str, data: bytes) -> bool:
 
 
 class FilesystemAuditStore:
-    """The embedded default store under /var/lib/launchplane-agent/audits/."""
+    """The embedded default store: /var/lib/launchplane-agent/audits/<lane>/<record_id>.json.
+
+    One directory per lane keeps a pass linear: finding a lane's latest record reads that
+    lane's directory listing and one record, whatever the host's history."""
 
     def __init__(self, root: str | Path = DEFAULT_AUDIT_DIR) -> None:
         self.root = Path(root)
 
-    def _ensure(self) -> None:
-        self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
-        if self.root.is_symlink():
-            raise AuditConflict(f"audit directory {self.root} is a symlink")
+    def _lane_dir(self, lane_name: str, *, create: bool = False) -> Path:
+        if lane_name_findings("lane", lane_name):
+            raise AuditConflict("lane name is not a safe directory name")
+        if create:
+            self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
+            if self.root.is_symlink():
+                raise AuditConflict(f"audit directory {self.root} is a symlink")
+            with contextlib.suppress(FileExistsError):
+                (self.root / lane_name).mkdir(mode=0o750)
+        lane_dir = self.root / lane_name
+        if lane_dir.is_symlink():
+            raise AuditConflict(f"audit directory {lane_dir} is a symlink")
+        return lane_dir
 
     def append(self, record: RunnerLaneMaintainerAuditRecord) -> RunnerLaneMaintainerAuditRecord:
         """Store a new record. A replay of a keyed record returns the stored one when the
         payload matches and raises AuditConflict when it does not."""
         if not RECORD_ID_RE.fullmatch(record.record_id):
             raise AuditConflict("record id is not a safe file name")
-        self._ensure()
+        lane_dir = self._lane_dir(record.lane_name, create=True)
         body = REDACTOR.redact(record.model_dump_json(indent=2)).encode()
-        if write_new_file(self.root, f"{record.record_id}.json", body):
+        if write_new_file(lane_dir, f"{record.record_id}.json", body):
             return record
-        stored = self.get(record.record_id)
+        stored = self.get(record.record_id, record.lane_name)
         if record.idempotency_key is None or idempotency_payload(stored) != idempotency_payload(
             record
         ):
@@ -103,27 +116,41 @@ class FilesystemAuditStore:
             )
         return stored
 
-    def get(self, record_id: str) -> RunnerLaneMaintainerAuditRecord:
+    def _lanes(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if not lane_name_findings("lane", p.name))
+
+    def get(self, record_id: str, lane_name: str | None = None) -> RunnerLaneMaintainerAuditRecord:
+        """One record; without its lane, every lane's directory is looked in."""
         if not RECORD_ID_RE.fullmatch(record_id):
             raise AuditNotFound("not a record id")
-        path = self.root / f"{record_id}.json"
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise AuditNotFound(f"no record {record_id}") from None
-        with os.fdopen(fd, "rb") as fh:
-            return RunnerLaneMaintainerAuditRecord.model_validate_json(fh.read())
+        for lane in [lane_name] if lane_name is not None else self._lanes():
+            path = self._lane_dir(lane) / f"{record_id}.json"
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            with os.fdopen(fd, "rb") as fh:
+                return RunnerLaneMaintainerAuditRecord.model_validate_json(fh.read())
+        raise AuditNotFound(f"no record {record_id}")
+
+    def _files(self, lane_name: str) -> list[Path]:
+        lane_dir = self._lane_dir(lane_name)
+        if not lane_dir.is_dir():
+            return []
+        return [p for p in lane_dir.glob("*.json") if RECORD_ID_RE.fullmatch(p.stem)]
 
     def records(self, lane_name: str | None = None) -> Iterator[RunnerLaneMaintainerAuditRecord]:
         """All records (optionally of one lane), oldest first."""
-        if not self.root.is_dir():
-            return iter(())
-        found = [
-            self.get(p.stem) for p in self.root.glob("*.json") if RECORD_ID_RE.fullmatch(p.stem)
-        ]
-        found = [r for r in found if lane_name is None or r.lane_name == lane_name]
+        lanes = [lane_name] if lane_name is not None else self._lanes()
+        found = [self.get(p.stem, lane) for lane in lanes for p in self._files(lane)]
         return iter(sorted(found, key=lambda r: (r.created_at, r.record_id)))
 
     def latest(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None:
-        found = list(self.records(lane_name))
-        return found[-1] if found else None
+        """The lane's last written record (files are never rewritten, so the newest file)."""
+        files = self._files(lane_name)
+        if not files:
+            return None
+        newest = max(files, key=lambda p: (p.lstat().st_mtime_ns, p.name))
+        return self.get(newest.stem, lane_name)

@@ -126,11 +126,12 @@ def check_baseline(
     desired: RunnerLaneMaintainerDesiredState,
     policy: HostPolicy,
     now: datetime,
+    versions: DockerVersions,
     *,
-    docker: Callable[[], DockerVersions] = probe_docker,
     getpwnam: Callable[[str], pwd.struct_passwd] = pwd.getpwnam,
 ) -> BaselineState:
-    """Every lane-scoped readiness check; each violation is a finding with a stable code."""
+    """Every lane-scoped readiness check; each violation is a finding with a stable code.
+    Docker's versions are a host fact: the caller probes them once per pass."""
     findings: list[BaselineFinding] = []
     evidence: dict[str, str] = {}
     if desired.service_user not in policy.allowed_service_users:
@@ -152,7 +153,6 @@ def check_baseline(
         findings += _docker_credentials(desired.runner_directory, entry.pw_uid)
     findings += _directory_findings(desired, policy, uid)
     evidence["runner_directory"] = desired.runner_directory
-    versions = docker()
     evidence["docker_engine"] = versions.engine or "unavailable"
     evidence["docker_cli"] = versions.cli or "unavailable"
     evidence["docker_buildx"] = versions.buildx or "unavailable"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.audit_store import FilesystemAuditStore, record_id_for
-from agent.baseline import check_baseline
+from agent.baseline import DockerVersions, check_baseline, probe_docker
 from agent.contracts import (
     BaselineState,
     GithubInventory,
@@ -120,9 +120,10 @@ class Agent:
     host_name: Callable[[], str] = socket.gethostname
     user_uid: Callable[[str], int | None] = service_user_uid
     evidence: EvidenceSpool | None = None
-    baseline: Callable[[RunnerLaneMaintainerDesiredState, HostPolicy, datetime], BaselineState] = (
-        check_baseline
-    )
+    baseline: Callable[
+        [RunnerLaneMaintainerDesiredState, HostPolicy, datetime, DockerVersions], BaselineState
+    ] = check_baseline
+    docker: Callable[[], DockerVersions] = probe_docker
     online_timeout: float = 120.0
     poll_interval: float = 2.0
     architecture: str = field(
@@ -155,6 +156,7 @@ class Agent:
     ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, str]]:
         inventories, errors = self._inventories(lanes)
         units = self.units.observe(lanes)
+        versions = self.docker()  # once per pass, not per lane
         host = self.host_name()
         out = {}
         for lane in lanes:
@@ -167,16 +169,16 @@ class Agent:
                 github=inventories.get(lane.lane_name),
                 local=observe_directory(lane),
                 unit=units[lane.lane_name],
-                baseline=self._baseline(lane, now),
+                baseline=self._baseline(lane, now, versions),
             )
         return out, errors
 
     def _baseline(
-        self, lane: RunnerLaneMaintainerDesiredState, now: datetime
+        self, lane: RunnerLaneMaintainerDesiredState, now: datetime, versions: DockerVersions
     ) -> BaselineState | None:
         """The lane's baseline, or None (which blocks) when it could not be checked."""
         try:
-            return self.baseline(lane, self.declared.policy, now)
+            return self.baseline(lane, self.declared.policy, now, versions)
         except (OSError, LaunchplaneError) as exc:
             log.warning("baseline.unavailable", lane=lane.lane_name, error=type(exc).__name__)
             return None
@@ -227,7 +229,7 @@ class Agent:
     def _replayed(self, lane: str, key: str) -> RunnerLaneMaintainerAuditRecord | None:
         for status in ("completed", "removed", "failed"):
             try:
-                return self.store.get(record_id_for(lane, status, key, self.clock()))
+                return self.store.get(record_id_for(lane, status, key, self.clock()), lane)
             except AuditNotFound:
                 continue
         return None
@@ -483,6 +485,7 @@ class Agent:
         key: str,
     ) -> RunnerLaneMaintainerAuditRecord:
         try:
-            return self.store.get(record_id_for(desired.lane_name, "planned", key, self.clock()))
+            record_id = record_id_for(desired.lane_name, "planned", key, self.clock())
+            return self.store.get(record_id, desired.lane_name)
         except AuditNotFound:
             return self._record("planned", key, desired, pre, result)

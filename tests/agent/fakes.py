@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import JsonValue, SecretStr
 
 from agent.audit_store import FilesystemAuditStore
+from agent.baseline import DockerVersions
 from agent.contracts import (
     BaselineState,
     GithubInventory,
@@ -231,7 +232,10 @@ def agent_for(tmp_path: Path, **lane: Any) -> tuple[Agent, World, LanesFile]:
     declared = declared_in(root, **lane)
 
     def baseline(
-        desired: RunnerLaneMaintainerDesiredState, policy: HostPolicy, now: datetime
+        desired: RunnerLaneMaintainerDesiredState,
+        policy: HostPolicy,
+        now: datetime,
+        versions: DockerVersions,
     ) -> BaselineState:
         if world.baseline_missing:
             raise OSError("baseline probe failed")
@@ -253,6 +257,7 @@ def agent_for(tmp_path: Path, **lane: Any) -> tuple[Agent, World, LanesFile]:
         host_name=lambda: f.HOST,
         user_uid=lambda name: UID if name == f.USER else None,
         baseline=baseline,
+        docker=lambda: DockerVersions("27.1", "27.1", "0.12.1"),
         online_timeout=0.0,
     )
     return agent, world, declared

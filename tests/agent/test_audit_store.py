@@ -40,7 +40,7 @@ def test_planned_and_terminal_records_are_separate_files(tmp_path: Path) -> None
     store.append(record("planned"))
     store.append(record("failed"))
     assert sorted(r.status for r in store.records(f.LANE)) == ["failed", "planned"]
-    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert len(list((tmp_path / f.LANE).glob("*.json"))) == 2
 
 
 def test_replay_with_same_key_and_payload_returns_the_stored_record(tmp_path: Path) -> None:
@@ -54,10 +54,10 @@ def test_replay_with_same_key_and_payload_returns_the_stored_record(tmp_path: Pa
 def test_replay_with_a_different_payload_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     store = FilesystemAuditStore(tmp_path)
     store.append(record())
-    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(AuditConflict, match="different payload"):
         store.append(record(desired=f.desired(apply=True)))
-    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_unkeyed_records_never_collide(tmp_path: Path) -> None:
@@ -79,15 +79,15 @@ def test_ids_cannot_traverse(tmp_path: Path, bad: str) -> None:
 def test_a_symlinked_record_is_not_followed(tmp_path: Path) -> None:
     store = FilesystemAuditStore(tmp_path / "audits")
     store.append(record())
-    (tmp_path / "audits" / "k-planned-evil.json").symlink_to("/etc/passwd")
+    (tmp_path / "audits" / f.LANE / "k-planned-evil.json").symlink_to("/etc/passwd")
     with pytest.raises(OSError, match="symbolic links"):
-        store.get("k-planned-evil")
+        store.get("k-planned-evil", f.LANE)
 
 
 def test_no_temp_files_are_left_and_mode_is_not_world_readable(tmp_path: Path) -> None:
     store = FilesystemAuditStore(tmp_path)
     store.append(record())
-    (path,) = tmp_path.iterdir()
+    (path,) = (tmp_path / f.LANE).iterdir()
     assert path.suffix == ".json"
     assert os.stat(path).st_mode & 0o007 == 0
 
@@ -97,4 +97,20 @@ def test_registered_secrets_are_masked_before_they_reach_disk(tmp_path: Path) ->
     REDACTOR.register(canary)
     store = FilesystemAuditStore(tmp_path)
     store.append(record(error=f"token {canary} leaked", status="failed"))
-    assert canary not in "".join(p.read_text() for p in tmp_path.iterdir())
+    assert canary not in "".join(p.read_text() for p in tmp_path.rglob("*.json"))
+
+
+def test_latest_is_the_last_written_and_lanes_are_separate(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    store.append(record("planned", key=None))
+    last = store.append(record("failed", key=None))
+    assert store.latest(f.LANE) == last
+    assert store.latest("another-lane") is None
+    assert store.get(last.record_id) == last  # found without naming the lane
+
+
+def test_an_unsafe_lane_never_becomes_a_directory(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    with pytest.raises(AuditConflict):
+        store.append(record(lane_name="../escape"))
+    assert list(tmp_path.iterdir()) == []

@@ -42,7 +42,7 @@ def run(
         lane,
         policy,
         f.NOW,
-        docker=lambda: DockerVersions("27.1", "27.1", buildx),
+        DockerVersions("27.1", "27.1", buildx),
         getpwnam=lambda name: (
             entry(home, uid) if name == f.USER else (_ for _ in ()).throw(KeyError(name))
         ),

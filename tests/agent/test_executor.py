@@ -226,9 +226,24 @@ def test_token_values_never_reach_records_logs_or_output(
         logs.configure(json_output=False)
     assert issued
     haystack = stream.getvalue() + capsys.readouterr().out
-    haystack += "".join(p.read_text() for p in (tmp_path / "audits").iterdir())
+    haystack += "".join(p.read_text() for p in (tmp_path / "audits").rglob("*.json"))
     haystack += created.model_dump_json() + removed.model_dump_json()
     for token in issued:
         for form in variants(token):
             assert form not in haystack
     assert "expires_at" in haystack
+
+
+def test_docker_is_probed_once_per_pass_not_per_lane(tmp_path: Path) -> None:
+    from agent.baseline import DockerVersions
+
+    agent, _, declared = agent_for(tmp_path)
+    probes: list[int] = []
+
+    def probe() -> DockerVersions:
+        probes.append(1)
+        return DockerVersions("27.1", "27.1", None)
+
+    agent.docker = probe
+    agent.observe([declared.lanes[0]] * 5)
+    assert probes == [1]

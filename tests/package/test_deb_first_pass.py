@@ -144,7 +144,7 @@ def records(box: Sandbox) -> list[dict[str, object]]:
     """Every audit record on the host (root reads the agent's 0750 store)."""
     code = (
         "import glob, json\n"
-        f"print(json.dumps([json.load(open(f)) for f in sorted(glob.glob('{AUDITS}/*.json'))]))"
+        f"print(json.dumps([json.load(open(f)) for f in sorted(glob.glob('{AUDITS}/*/*.json'))]))"
     )
     loaded = json.loads(box.python(code).stdout)
     assert isinstance(loaded, list)

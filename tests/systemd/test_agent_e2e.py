@@ -137,9 +137,9 @@ def test_apply_ends_in_a_completed_audit(
         "chris-testing",
         "cm-website",
     } <= labels
-    stored = lane_host.sandbox.exec("ls", AUDITS).stdout.split()
+    stored = lane_host.sandbox.exec("ls", f"{AUDITS}/{LANE}").stdout.split()
     assert f"{record['record_id']}.json" in stored
-    text = lane_host.sandbox.read_file(f"{AUDITS}/{record['record_id']}.json")
+    text = lane_host.sandbox.read_file(f"{AUDITS}/{LANE}/{record['record_id']}.json")
     assert "registration_token" in text
     assert '"token":' not in text
 
