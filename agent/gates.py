@@ -111,9 +111,9 @@ def evaluate_gates(
     now: datetime,
 ) -> tuple[GateResult, ...]:
     """All eight gates in order; the record may say `completed` only if every one passed."""
-    findings = lane_findings(desired, declared.policy, declared.lanes)
+    findings = lane_findings(desired, declared.policy, declared.lanes, declared.counts)
     declared_problems = [f"{f.code}: {f.message}" for f in findings]
-    if desired not in declared.lanes:
+    if not declared.declares(desired):
         declared_problems.append("lane is not declared in lanes.toml")
     uid = post.service_user_uid
     user_problems = []

@@ -70,9 +70,9 @@ def _desired_blockers(
 ) -> list[Blocker]:
     out = [
         Blocker(code=f.code, message=f"{f.field}: {f.message}")
-        for f in lane_findings(desired, declared.policy, declared.lanes)
+        for f in lane_findings(desired, declared.policy, declared.lanes, declared.counts)
     ]
-    if desired not in declared.lanes:
+    if not declared.declares(desired):
         out.append(Blocker(code="unknown_conflict", message="lane is not declared in lanes.toml"))
     if observed.host_name.lower() != desired.host_name.lower():
         out.append(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -77,6 +78,11 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
         return f"{self.registration_root}/{self.lane_name}"
 
 
+class LaneCounts(NamedTuple):
+    names: Counter[str]
+    directories: Counter[str]
+
+
 class HostPolicy(StrictModel):
     """The allowlists a lane must pass on this host."""
 
@@ -101,8 +107,27 @@ class LanesFile(StrictModel):
     policy: HostPolicy
     lanes: Annotated[tuple[RunnerLaneMaintainerDesiredState, ...], Field(strict=False)] = ()
 
+    @cached_property
+    def _by_name(self) -> dict[str, list[RunnerLaneMaintainerDesiredState]]:
+        index: dict[str, list[RunnerLaneMaintainerDesiredState]] = {}
+        for lane in self.lanes:
+            index.setdefault(lane.lane_name, []).append(lane)
+        return index
+
+    @cached_property
+    def counts(self) -> LaneCounts:
+        """How often each lane name and runner directory is declared (computed once)."""
+        return LaneCounts(
+            Counter(lane.lane_name for lane in self.lanes),
+            Counter(lane.runner_directory for lane in self.lanes),
+        )
+
     def lanes_named(self, lane_name: str) -> list[RunnerLaneMaintainerDesiredState]:
-        return [lane for lane in self.lanes if lane.lane_name == lane_name]
+        return list(self._by_name.get(lane_name, ()))
+
+    def declares(self, lane: RunnerLaneMaintainerDesiredState) -> bool:
+        """Whether exactly this lane (every field) is declared."""
+        return lane in self._by_name.get(lane.lane_name, ())
 
 
 def syntax_findings(lane: RunnerLaneMaintainerDesiredState) -> list[Finding]:
@@ -122,8 +147,10 @@ def policy_findings(
     lane: RunnerLaneMaintainerDesiredState,
     policy: HostPolicy,
     all_lanes: tuple[RunnerLaneMaintainerDesiredState, ...],
+    counts: LaneCounts | None = None,
 ) -> list[Finding]:
-    """Findings against the allowlists and the rest of the file; each one blocks the lane."""
+    """Findings against the allowlists and the rest of the file; each one blocks the lane.
+    Pass `LanesFile.counts` when checking many lanes of one file: it is counted once."""
     out: list[Finding] = []
     if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
         out.append(
@@ -165,9 +192,14 @@ def policy_findings(
                 f"must be {unit_name_for(lane.lane_name)!r}",
             )
         )
-    if Counter(other.lane_name for other in all_lanes)[lane.lane_name] > 1:
+    if counts is None:
+        counts = LaneCounts(
+            Counter(other.lane_name for other in all_lanes),
+            Counter(other.runner_directory for other in all_lanes),
+        )
+    if counts.names[lane.lane_name] > 1:
         out.append(Finding("duplicate_lane", "lane_name", f"{lane.lane_name} is declared twice"))
-    elif Counter(other.runner_directory for other in all_lanes)[lane.runner_directory] > 1:
+    elif counts.directories[lane.runner_directory] > 1:
         out.append(
             Finding("duplicate_lane", "registration_root", "runner directory shared with a lane")
         )
@@ -178,9 +210,10 @@ def lane_findings(
     lane: RunnerLaneMaintainerDesiredState,
     policy: HostPolicy,
     all_lanes: tuple[RunnerLaneMaintainerDesiredState, ...],
+    counts: LaneCounts | None = None,
 ) -> list[Finding]:
     """Every reason this lane may not be acted on, sorted; empty means it may."""
-    return sorted(syntax_findings(lane) + policy_findings(lane, policy, all_lanes))
+    return sorted(syntax_findings(lane) + policy_findings(lane, policy, all_lanes, counts))
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -28,7 +28,7 @@ def resolve_lane(
             [Finding("duplicate_lane", "lane_name", f"{name} is declared more than once")],
         )
     lane = matches[0]
-    findings = lane_findings(lane, declared.policy, declared.lanes)
+    findings = lane_findings(lane, declared.policy, declared.lanes, declared.counts)
     if lane.host_name.lower() != host_name.lower():
         findings.append(
             Finding(
