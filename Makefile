@@ -26,7 +26,7 @@ lint: .venv/.synced
 	$(RUN) ruff format --check .
 
 typecheck: .venv/.synced
-	$(RUN) mypy --strict agent helper tests
+	$(RUN) mypy --strict agent helper tests bench
 
 contracts: .venv/.synced
 	$(RUN) lint-imports
@@ -68,3 +68,12 @@ security: .venv/.synced sandbox-prepare  ## exposure of every unit (systemd-anal
 
 deb-lifecycle: .venv/.synced sandbox-prepare  ## install, upgrade, remove, purge the .deb; the first timer pass
 	LP_DEB_SOURCE=$(DEB_SOURCE) $(RUN) pytest -q -ra -m systemd tests/package
+
+# ---------------------------------------------------------------- benchmarks
+# make bench [BENCH_ARGS="--quick"|"--no-sandbox"|"--wait-quiet 0"]
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+bench: .venv/.synced  ## pass cost, helper latency, convergence -> table, docs/performance.{md,png} (sandbox parts: root)
+	$(RUN) python -m bench $(BENCH_ARGS)
