@@ -27,19 +27,17 @@ from bench.sandbox import BenchHost, installed_host
 from tests.emulators.runner.build import build as build_runner_archive
 from tests.sandbox import Sandbox
 from tests.systemd.installed import (
-    AGENT_USER,
     DROPIN_DIR,
-    EMULATOR_URL,
     LANE,
     PYTHON,
     RUNNER_CACHE,
     RUNNER_DIR,
     UNIT,
-    VENV,
     GitHubInside,
+    agent_argv,
+    give_agent_the_token,
 )
 
-AGENT_CREDENTIALS = "/run/lp-bench-agent"
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("token", ("fetch_registration_token",)),
     ("download", ("download_runner",)),
@@ -64,29 +62,11 @@ print(json.dumps({"wall": wall, "rc": done.returncode, "stdout": done.stdout,
 """
 
 
-def agent_argv(key: str) -> list[str]:
+def apply_argv(key: str) -> list[str]:
     """The agent as tests/systemd/test_agent_e2e.py runs it: as its user, its env, --json."""
-    return [
-        "setpriv",
-        f"--reuid={AGENT_USER}",
-        f"--regid={AGENT_USER}",
-        "--init-groups",
-        "--",
-        "env",
-        f"LAUNCHPLANE_GITHUB_API_URL={EMULATOR_URL}/api/v3",
-        f"LAUNCHPLANE_GITHUB_WEB_URL={EMULATOR_URL}",
-        f"CREDENTIALS_DIRECTORY={AGENT_CREDENTIALS}",
-        "HOME=/var/lib/launchplane-agent",
-        f"{VENV}/bin/launchplane-agent",
-        "--json",
-        "apply",
-        "--lane",
-        LANE,
-        "--idempotency-key",
-        key,
-        "--confirm",
-        f"apply {LANE}",
-    ]
+    return agent_argv(
+        "--json", "apply", "--lane", LANE, "--idempotency-key", key, "--confirm", f"apply {LANE}"
+    )
 
 
 def reset_lane(box: Sandbox, github: GitHubInside) -> None:
@@ -117,7 +97,7 @@ def phases_of(record: dict[str, Any], wall: float) -> dict[str, float]:
 
 def one_run(box: Sandbox, github: GitHubInside, key: str) -> dict[str, Any]:
     reset_lane(box, github)
-    done = box.exec(PYTHON, "-I", "-c", TIMED_APPLY, input=json.dumps(agent_argv(key)), timeout=700)
+    done = box.exec(PYTHON, "-I", "-c", TIMED_APPLY, input=json.dumps(apply_argv(key)), timeout=700)
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     try:
         (record,) = json.loads(outcome["stdout"])
@@ -163,11 +143,7 @@ def measure(host: BenchHost, *, runs: int, leave_running: bool = False) -> dict[
         if time.monotonic() > deadline:
             raise RuntimeError("the GitHub emulator inside the container did not come up")
         time.sleep(0.2)
-    box.sh(
-        f"install -d -m 0700 -o {AGENT_USER} -g {AGENT_USER} {AGENT_CREDENTIALS} && "
-        f'install -m 0400 -o {AGENT_USER} -g {AGENT_USER} "$1" {AGENT_CREDENTIALS}/github-token',
-        github.pat_file,
-    )
+    give_agent_the_token(box, github)
     results: list[dict[str, Any]] = []
     try:
         with load_window() as load:

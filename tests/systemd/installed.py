@@ -475,11 +475,10 @@ def give_agent_the_token(sandbox: Sandbox, github: GitHubInside) -> None:
     )
 
 
-def run_agent(
-    sandbox: Sandbox, *args: str, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """`launchplane-agent ARGS` inside, as launchplane-agent, against the emulator inside."""
-    return sandbox.exec(
+def agent_argv(*args: str) -> list[str]:
+    """The argv, inside, of `launchplane-agent ARGS` as launchplane-agent, against the
+    emulator inside, with the credential where LoadCredential= would put it."""
+    return [
         "setpriv",
         f"--reuid={AGENT_USER}",
         f"--regid={AGENT_USER}",
@@ -492,6 +491,11 @@ def run_agent(
         "HOME=/var/lib/launchplane-agent",
         f"{VENV}/bin/launchplane-agent",
         *args,
-        check=False,
-        timeout=timeout,
-    )
+    ]
+
+
+def run_agent(
+    sandbox: Sandbox, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`launchplane-agent ARGS` inside (see agent_argv); the exit status is not checked."""
+    return sandbox.exec(*agent_argv(*args), check=False, timeout=timeout)
