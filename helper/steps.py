@@ -21,20 +21,43 @@ def _argv(config: HelperConfig, *args: str) -> tuple[str, ...]:
     return (config.python, "-I", "-S", config.steps_program, *args)
 
 
+def runner_user_spec(
+    step: str,
+    lane: RunnerLaneMaintainerDesiredState,
+    config: HelperConfig,
+    *,
+    description: str,
+    argv: tuple[str, ...],
+    directory: str,
+    private_network: bool = False,
+) -> TransientSpec:
+    """A runner-user step: runs as the lane's service user in `directory`, which is its HOME
+    and its only writable path."""
+    return TransientSpec(
+        name=step_unit_name(step, lane.lane_name),
+        description=f"launchplane: {description} for lane {lane.lane_name}",
+        argv=argv,
+        user=lane.service_user,
+        working_directory=directory,
+        read_write_paths=(directory,),
+        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={directory}"),
+        private_network=private_network,
+        timeout=config.step_timeout,
+    )
+
+
 def extract_spec(
     lane: RunnerLaneMaintainerDesiredState, archive_sha256: str, config: HelperConfig
 ) -> TransientSpec:
     """Unpack the cached runner tarball (passed on stdin) into <root>/<lane>; no network."""
-    return TransientSpec(
-        name=step_unit_name("extract", lane.lane_name),
-        description=f"launchplane: install runner for lane {lane.lane_name}",
+    return runner_user_spec(
+        "extract",
+        lane,
+        config,
+        description="install runner",
         argv=_argv(config, "extract", lane.registration_root, lane.lane_name, archive_sha256),
-        user=lane.service_user,
-        working_directory=lane.registration_root,
-        read_write_paths=(lane.registration_root,),
-        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={lane.registration_root}"),
+        directory=lane.registration_root,
         private_network=True,
-        timeout=config.step_timeout,
     )
 
 
@@ -42,34 +65,31 @@ def register_spec(
     lane: RunnerLaneMaintainerDesiredState, policy: HostPolicy, config: HelperConfig
 ) -> TransientSpec:
     """config.sh with the fixed flags; the token arrives on stdin."""
-    return TransientSpec(
-        name=step_unit_name("register", lane.lane_name),
-        description=f"launchplane: register runner for lane {lane.lane_name}",
-        argv=_argv(
-            config,
-            "register",
-            lane.runner_directory,
-            expected_runner_url(lane, policy),
-            lane.lane_name,
-            ",".join(lane.labels),
-        ),
-        user=lane.service_user,
-        working_directory=lane.runner_directory,
-        read_write_paths=(lane.runner_directory,),
-        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={lane.runner_directory}"),
-        timeout=config.step_timeout,
+    argv = _argv(
+        config,
+        "register",
+        lane.runner_directory,
+        expected_runner_url(lane, policy),
+        lane.lane_name,
+        ",".join(lane.labels),
+    )
+    return runner_user_spec(
+        "register",
+        lane,
+        config,
+        description="register runner",
+        argv=argv,
+        directory=lane.runner_directory,
     )
 
 
 def unregister_spec(lane: RunnerLaneMaintainerDesiredState, config: HelperConfig) -> TransientSpec:
     """config.sh remove; the token arrives on stdin."""
-    return TransientSpec(
-        name=step_unit_name("unregister", lane.lane_name),
-        description=f"launchplane: unregister runner for lane {lane.lane_name}",
+    return runner_user_spec(
+        "unregister",
+        lane,
+        config,
+        description="unregister runner",
         argv=_argv(config, "unregister", lane.runner_directory),
-        user=lane.service_user,
-        working_directory=lane.runner_directory,
-        read_write_paths=(lane.runner_directory,),
-        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={lane.runner_directory}"),
-        timeout=config.step_timeout,
+        directory=lane.runner_directory,
     )

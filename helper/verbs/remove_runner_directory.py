@@ -21,7 +21,7 @@ from helper.config import HelperConfig
 from helper.errors import Conflict, StepFailed
 from helper.lanes import RunnerLaneMaintainerDesiredState
 from helper.safefs import walk
-from helper.steps import STEP_PATH, step_unit_name
+from helper.steps import runner_user_spec
 from helper.systemd import TransientSpec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (
@@ -47,24 +47,23 @@ def remove_spec(
     lane: RunnerLaneMaintainerDesiredState, service_uid: int, config: HelperConfig
 ) -> TransientSpec:
     """The step as the service user: only the registration root writable, no network."""
-    return TransientSpec(
-        name=step_unit_name("remove", lane.lane_name),
-        description=f"launchplane: remove the runner directory of lane {lane.lane_name}",
-        argv=(
-            config.python,
-            "-I",
-            "-S",
-            REMOVE_PROGRAM,
-            lane.registration_root,
-            lane.lane_name,
-            str(service_uid),
-        ),
-        user=lane.service_user,
-        working_directory=lane.registration_root,
-        read_write_paths=(lane.registration_root,),
-        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={lane.registration_root}"),
+    argv = (
+        config.python,
+        "-I",
+        "-S",
+        REMOVE_PROGRAM,
+        lane.registration_root,
+        lane.lane_name,
+        str(service_uid),
+    )
+    return runner_user_spec(
+        "remove",
+        lane,
+        config,
+        description="remove the runner directory",
+        argv=argv,
+        directory=lane.registration_root,
         private_network=True,
-        timeout=config.step_timeout,
     )
 
 
