@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
 from cryptography.hazmat.primitives import serialization
@@ -114,19 +116,18 @@ def app(
 MakeClient = Callable[..., GitHubClient]
 
 
-@pytest.fixture
-def make_mock_client(app: GitHubApp, sleeps: Sleeps) -> Iterator[MakeClient]:
+@contextlib.contextmanager
+def _client_factory(
+    sleeps: Sleeps, api_url: str, web_url: str, transport: httpx.BaseTransport | None
+) -> Iterator[MakeClient]:
+    """Adapters against one emulator, on its frozen clock; all closed afterwards."""
     made: list[GitHubClient] = []
 
     def make(credential: Credential | None = None, **settings: object) -> GitHubClient:
         client = GitHubClient(
-            GitHubSettings(
-                api_url="https://github.emulator.test/api/v3",
-                web_url="https://github.emulator.test",
-                **settings,
-            ),
+            GitHubSettings(api_url=api_url, web_url=web_url, **settings),
             credential or TokenCredential(token=SecretStr(PAT)),
-            transport=app.mock_transport(),
+            transport=transport,
             sleep=sleeps,
             clock=sleeps.clock.now,
         )
@@ -136,29 +137,23 @@ def make_mock_client(app: GitHubApp, sleeps: Sleeps) -> Iterator[MakeClient]:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def make_mock_client(app: GitHubApp, sleeps: Sleeps) -> Iterator[MakeClient]:
+    with _client_factory(
+        sleeps,
+        "https://github.emulator.test/api/v3",
+        "https://github.emulator.test",
+        app.mock_transport(),
+    ) as make:
+        yield make
 
 
 @pytest.fixture
 def make_client(emulator: GitHubEmulator, sleeps: Sleeps) -> Iterator[MakeClient]:
-    made: list[GitHubClient] = []
-
-    def make(credential: Credential | None = None, **settings: object) -> GitHubClient:
-        client = GitHubClient(
-            GitHubSettings(
-                api_url=emulator.api_url,
-                web_url=emulator.web_url,
-                **settings,
-            ),
-            credential or TokenCredential(token=SecretStr(PAT)),
-            sleep=sleeps,
-            clock=sleeps.clock.now,
-        )
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
+    with _client_factory(sleeps, emulator.api_url, emulator.web_url, None) as make:
+        yield make
 
 
 @pytest.fixture
