@@ -74,6 +74,17 @@ class LocalRunnerDirectory(Record):
     stale_migrated_files: tuple[str, ...] = ()
 
 
+class ProcessFacts(Record):
+    """A process as /proc shows it to an unprivileged reader (status, cgroup, cmdline)."""
+
+    pid: int
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    gids: tuple[int, ...]
+    groups: tuple[int, ...]  # supplementary
+    cmdline: tuple[str, ...]
+    cgroup: str = ""
+
+
 class UnitState(Record):
     """The lane's unit as systemd and the drop-in on disk describe it."""
 
@@ -90,6 +101,18 @@ class UnitState(Record):
     dropin_lane_mark: str | None = None
     dropin_hash: str | None = None
     dropin_hash_valid: bool = False
+    dropin_path: str = ""  # where the lane's own drop-in is looked for
+    # systemd's effective configuration, as it reports it (not as the files say)
+    drop_in_paths: tuple[str, ...] = ()
+    need_daemon_reload: bool = False
+    user: str = ""
+    group: str = ""
+    working_directory: str = ""
+    exec_start: tuple[tuple[str, ...], ...] = ()
+    active_enter_monotonic: int = 0
+    # the processes: MainPID, and the service user's processes outside every lane unit
+    main_process: ProcessFacts | None = None
+    outsiders: tuple[ProcessFacts, ...] = ()
 
     @property
     def exists(self) -> bool:

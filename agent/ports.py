@@ -16,6 +16,7 @@ from agent.errors import StepFailed
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.settings import GitHubSettings
 from agent.logs import get_logger
+from agent.observe_local import service_user_uid
 from agent.observe_unit import observe_unit
 from helper.errors import SystemdFailed
 from helper.lanes import RunnerLaneMaintainerDesiredState
@@ -109,7 +110,11 @@ class DbusUnitObserver:
         async with DbusSystemd.connect(self.bus_address) as systemd:
             return {
                 lane.lane_name: await observe_unit(
-                    systemd, lane, unit_dir=self.unit_dir, proc_root=self.proc_root
+                    systemd,
+                    lane,
+                    unit_dir=self.unit_dir,
+                    proc_root=self.proc_root,
+                    service_uid=service_user_uid(lane.service_user),
                 )
                 for lane in lanes
             }
