@@ -13,6 +13,7 @@ from agent.contracts import (
 from helper.identifiers import MANAGED_LABEL
 
 UNIT_UNKNOWN = "unknown"  # load_state when systemd could not be reached
+GITHUB_NOT_OBSERVED = "GitHub inventory was not observed"
 DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})
 
 
@@ -56,7 +57,7 @@ def _conflicts(
 ) -> list[str]:
     reasons: list[str] = []
     if observed.github is None:
-        reasons.append("GitHub inventory was not observed")
+        reasons.append(GITHUB_NOT_OBSERVED)
     elif len(observed.github.runners) > 1:
         reasons.append(f"{len(observed.github.runners)} GitHub runners share the lane name")
     local = observed.local

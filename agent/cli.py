@@ -17,6 +17,7 @@ from agent import logs
 from agent.audit_store import FilesystemAuditStore
 from agent.classify import classify
 from agent.contracts import (
+    GateResult,
     LanesFile,
     Operation,
     PlanPolicy,
@@ -25,8 +26,10 @@ from agent.contracts import (
     RunnerLaneMaintainerPlan,
 )
 from agent.errors import PassLocked
+from agent.gates import evaluate_gates
 from agent.planner import plan
 from agent.wiring import Paths, build_agent, deliver_evidence, pass_lock
+from helper.dropin import rendered_hash
 from helper.errors import ConfigError, LaunchplaneError
 from helper.identifiers import lane_name_findings
 from helper.lanes import load_lanes
@@ -208,6 +211,8 @@ def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    """Every lane as it is now. `proven` re-runs the completion gates on this observation:
+    a stored `completed` alone never makes a lane proven. Exit 1 if any lane is not."""
     agent = build_agent(paths, _lanes(args, paths))
     names = _select(agent.declared, args.lane)
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
@@ -217,15 +222,32 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         obs = observed[lane.lane_name]
         runners = obs.github.runners if obs.github else ()
         last = agent.store.latest(lane.lane_name)
+        proof = agent.store.latest_completed(lane.lane_name)
+        gates = evaluate_gates(
+            agent.declared,
+            lane,
+            obs,
+            expected_dropin_hash=rendered_hash(lane),
+            provider_evidence={"observed_by": "status"},
+            now=agent.clock(),
+        )
+        failing = next((g for g in gates if not g.passed), None)
+        github = (
+            (obs.github_problem.code if obs.github_problem else "unknown")
+            if obs.github is None
+            else ",".join(r.status for r in runners) or "absent"
+        )
         rows.append(
             {
                 "lane": lane.lane_name,
                 "shape": classify(lane, obs).shape.value,
-                "github": "unknown"
-                if obs.github is None
-                else ",".join(r.status for r in runners) or "absent",
+                "github": github,
                 "unit": f"{obs.unit.active_state}/{obs.unit.sub_state}",
-                "last_audit": f"{last.status} {last.created_at:%Y-%m-%d %H:%M}" if last else "none",
+                "proven": "yes" if failing is None and proof else _not_proven(failing, proof),
+                "last_proven": f"{proof.created_at:%Y-%m-%d %H:%M}" if proof else "never",
+                "last_record": f"{last.status} {last.created_at:%Y-%m-%d %H:%M}"
+                if last
+                else "none",
                 "apply": lane.apply,
             }
         )
@@ -234,7 +256,13 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     for r in rows:
         table += "\n" + "  ".join(str(r[k]).ljust(w) for k, w in widths.items())
     _out(args, table, rows)
-    return EXIT_OK
+    return EXIT_OK if all(r["proven"] == "yes" for r in rows) else EXIT_FAILED
+
+
+def _not_proven(failing: GateResult | None, proof: RunnerLaneMaintainerAuditRecord | None) -> str:
+    if failing is not None:
+        return f"no: {failing.gate.value}"
+    return "no: never completed" if proof is None else "no"
 
 
 def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:

@@ -146,6 +146,16 @@ class BaselineState(Record):
         return not self.findings
 
 
+class GithubProblem(Record):
+    """Why GitHub's inventory could not be read: the adapter's error code (github_unavailable,
+    github_auth_failed, github_rate_limited, ...), its redacted message, and for a rate limit
+    when GitHub allows the next request."""
+
+    code: str
+    message: str
+    retry_at: datetime | None = None
+
+
 class RunnerLaneMaintainerObservedState(Record):
     """Everything read fresh in one pass. `None` means "could not be observed" and blocks."""
 
@@ -157,6 +167,7 @@ class RunnerLaneMaintainerObservedState(Record):
     local: LocalRunnerDirectory
     unit: UnitState
     baseline: BaselineState | None
+    github_problem: GithubProblem | None = None  # set when `github` is None because of it
 
 
 # --- plan -----------------------------------------------------------------------------------

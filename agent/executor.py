@@ -20,6 +20,7 @@ from agent.baseline import DockerVersions, check_baseline, probe_docker
 from agent.contracts import (
     BaselineState,
     GithubInventory,
+    GithubProblem,
     HostPolicy,
     LanesFile,
     Operation,
@@ -134,15 +135,17 @@ class Agent:
 
     def _inventories(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, GithubInventory | None], dict[str, str]]:
+    ) -> tuple[dict[str, GithubInventory | None], dict[str, GithubProblem]]:
         """One listing per repository (ETag: a steady pass costs no rate limit)."""
         out: dict[str, GithubInventory | None] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, GithubProblem] = {}
         for repository in sorted({lane.repository for lane in lanes}):
             try:
                 runners = self.github.list_runners(repository)
             except GitHubError as exc:
-                errors[repository] = f"{exc.code}: {exc}"
+                errors[repository] = GithubProblem(
+                    code=exc.code, message=str(exc), retry_at=exc.retry_at
+                )
                 runners = None
             for lane in lanes:
                 if lane.repository == repository:
@@ -153,7 +156,7 @@ class Agent:
 
     def observe(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, str]]:
+    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GithubProblem]]:
         inventories, errors = self._inventories(lanes)
         units = self.units.observe(lanes)
         versions = self.docker()  # once per pass, not per lane
@@ -167,6 +170,7 @@ class Agent:
                 observed_at=now,
                 service_user_uid=self.user_uid(lane.service_user),
                 github=inventories.get(lane.lane_name),
+                github_problem=errors.get(lane.repository),
                 local=observe_directory(lane),
                 unit=units[lane.lane_name],
                 baseline=self._baseline(lane, now, versions),
@@ -460,7 +464,7 @@ class Agent:
         lanes = list({lane.lane_name: lane for lane in self.declared.lanes}.values())
         observed, errors = self.observe(lanes)
         for repository, error in errors.items():
-            log.warning("github.inventory_failed", repository=repository, error=error)
+            log.warning("github.inventory_failed", repository=repository, error=error.code)
         out = []
         for lane in lanes:
             pre = observed[lane.lane_name]

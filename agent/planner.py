@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from agent.classify import classify, is_managed_runner
+from agent.classify import GITHUB_NOT_OBSERVED, classify, is_managed_runner
 from agent.contracts import (
     Action,
     Blocker,
+    GithubProblem,
     LanesFile,
     Operation,
     PlanPolicy,
@@ -60,7 +61,27 @@ NEXT_STEPS: dict[str, str] = {
     "missing_confirmation": "pass --confirm with the exact words shown",
     "runner_busy": "wait for the job, or confirm draining with --drain",
     "nothing_to_restart": "apply the lane first",
+    "github_unavailable": "GitHub could not be reached or answered 5xx: nothing is wrong with "
+    "the lane itself; the next pass retries (see githubstatus.com or the proxy)",
+    "github_auth_failed": "GitHub refused the credential in /etc/launchplane/credentials: "
+    "replace it with one that has 'Administration: read and write' on the repository",
+    "github_rate_limited": "wait: GitHub's rate limit resets at the time in the message; "
+    "the timer's next pass after it retries",
 }
+
+
+GITHUB_BLOCKERS = frozenset({"github_unavailable", "github_auth_failed", "github_rate_limited"})
+
+
+def github_blocker(code: str) -> str:
+    """The blocker for an adapter error code; anything unexpected is `github_unavailable`."""
+    return code if code in GITHUB_BLOCKERS else "github_unavailable"
+
+
+def problem_text(problem: GithubProblem) -> str:
+    if problem.retry_at is None:
+        return problem.message
+    return f"{problem.message} (GitHub allows requests again at {problem.retry_at.isoformat()})"
 
 
 def _desired_blockers(
@@ -238,8 +259,15 @@ def plan(
     blockers = _desired_blockers(declared, desired, observed)
     blockers += _observation_blockers(observed, policy, now)
     blockers += _mutation_blockers(desired.lane_name, policy)
+    reasons = classification.reasons
+    problem = observed.github_problem
+    if observed.github is None and problem is not None:
+        # GitHub failed in a known way: say which, never "inspect the lane by hand" (that
+        # advice would have an operator tear down a healthy lane during an outage)
+        blockers.append(Blocker(code=github_blocker(problem.code), message=problem_text(problem)))
+        reasons = tuple(r for r in reasons if r != GITHUB_NOT_OBSERVED)
     if shape is Shape.UNKNOWN_CONFLICT:
-        blockers += [Blocker(code="unknown_conflict", message=r) for r in classification.reasons]
+        blockers += [Blocker(code="unknown_conflict", message=r) for r in reasons]
     if policy.operation is Operation.RESTART:
         action, steps, more = _restart(shape, observed, policy)
     elif policy.operation is Operation.REMOVE:

@@ -15,8 +15,9 @@ healthy ones fail).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -61,7 +62,6 @@ class World:
     undo: Callable[[Host, GitHubInside], None] = lambda host, github: None
     truth: Callable[[Host, GitHubInside], str | None] | None = None  # None: may not repair
     notes: str = ""
-    status_exit_nonzero: bool = field(default=False)
 
 
 # --- reading the truth from outside the agent -------------------------------------------------
@@ -157,12 +157,21 @@ def reset_lane(host: Host, github: GitHubInside) -> None:
         github.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
 
 
+def apply_now(host: Host) -> dict[str, Any]:
+    """A confirmed `apply` under a key never used before: it cannot answer from the store."""
+    key = f"heal-{uuid.uuid4().hex[:12]}"
+    _, data = agent_json(
+        host, "apply", "--lane", LANE, "--idempotency-key", key, "--confirm", f"apply {LANE}"
+    )
+    return lane_record(data)
+
+
 def heal(host: Host, github: GitHubInside) -> None:
-    """Back to a proven lane: a pass, and from scratch if the pass cannot get there."""
+    """Back to a proven lane: a fresh apply, and from scratch if that cannot get there."""
     for attempt in range(2):
         if attempt:
             reset_lane(host, github)
-        _, record = reconcile(host)
+        record = apply_now(host)
         truth = lane_truth(host, github)
         if record["status"] == "completed" and truth is None:
             return
@@ -539,21 +548,18 @@ WORLDS = [
         fault("status", status=503),
         frozenset({"github_unavailable"}),
         undo=clear_faults,
-        status_exit_nonzero=True,
     ),
     World(
         "credential_revoked",
         revoke_credential,
         frozenset({"github_auth_failed"}),
         undo=restore_credential,
-        status_exit_nonzero=True,
     ),
     World(
         "github_rate_limited",
         fault("primary_rate_limit", reset_in=3600),
         frozenset({"github_rate_limited"}),
         undo=clear_faults,
-        status_exit_nonzero=True,
     ),
     World(
         "disabled_by_hand",
@@ -610,6 +616,10 @@ def test_the_healthy_world_is_completed(proven: Host, github_inside: GitHubInsid
     assert code == 0
     assert record["status"] == "completed", codes(record)
     assert lane_truth(proven, github_inside) is None
+    status_code, rows = agent_json(proven, "status", "--lane", LANE)
+    assert status_code == 0, rows
+    assert rows[0]["proven"] == "yes"
+    assert rows[0]["last_proven"] != "never"
 
 
 @pytest.mark.parametrize(
@@ -640,8 +650,8 @@ def test_a_lying_world_is_never_completed(
             assert codes(record) & world.catches, (
                 f"{world.name}: not completed, but nothing names the lie: {codes(record)}"
             )
-            if world.status_exit_nonzero:
-                status_code, _ = agent_json(proven, "status", "--lane", LANE)
-                assert status_code != 0
+            status_code, rows = agent_json(proven, "status", "--lane", LANE)
+            assert status_code != 0, rows
+            assert rows[0]["proven"] != "yes", rows
     finally:
         world.undo(proven, github_inside)
