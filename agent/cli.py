@@ -196,7 +196,18 @@ def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
     return _print_records(args, records)
 
 
+MUTATION_LOCK_WAIT = 120.0  # a timer pass ends well within this (docs/operations.md)
+
+
 def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
+    acting = operation is Operation.RECONCILE or args.apply
+    if not acting:
+        return _act(args, paths, operation)
+    with pass_lock(paths.runtime_dir, MUTATION_LOCK_WAIT):  # never beside a timer pass
+        return _act(args, paths, operation)
+
+
+def _act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply

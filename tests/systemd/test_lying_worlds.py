@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from tests.systemd.installed import (
-    AGENT_USER,
     DROPIN,
     DROPIN_DIR,
     LANE,
@@ -41,7 +40,6 @@ from tests.systemd.waiting import wait_for
 pytestmark = pytest.mark.systemd
 
 LANES = "/etc/launchplane/lanes.toml"
-RUNTIME_DIR = "/run/launchplane-agent"
 AUDITS = "/var/lib/launchplane-agent/audits"
 RUN_DROPIN_DIR = f"/run/systemd/system/{UNIT}.d"
 LIB_DROPIN_DIR = f"/usr/lib/systemd/system/{UNIT}.d"
@@ -600,8 +598,6 @@ def proven(installed: Host, github_inside: GitHubInside) -> Iterator[Host]:
     original = sb.read_file(LANES)
     sb.write_file(LANES, original.replace("apply = false", "apply = true"))
     give_agent_the_token(sb, github_inside)
-    # what RuntimeDirectory= gives the timer's pass (its lock lives there)
-    sb.exec("install", "-d", "-m", "0750", "-o", AGENT_USER, "-g", AGENT_USER, RUNTIME_DIR)
     reset_lane(installed, github_inside)
     try:
         heal(installed, github_inside)
