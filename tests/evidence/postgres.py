@@ -62,7 +62,14 @@ class Cluster:
              "--auth=trust", "--no-locale", "--encoding=UTF8", "--no-sync"],
             check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        options = ["-c", "listen_addresses=", "-k", str(self.socket_dir), "-c", "max_connections=200"]
+        options = [
+            "-c",
+            "listen_addresses=",
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "max_connections=200",
+        ]
         if not self.fsync:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             options += ["-c", "full_page_writes=off"]

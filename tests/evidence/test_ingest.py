@@ -23,7 +23,8 @@ def post(client: TestClient, token: str | None, data: bytes, key: str | None) ->
         headers["Authorization"] = f"Bearer {token}"
     if key is not None:
         headers["Idempotency-Key"] = key
-    return client.post(ROUTE, content=data, headers=headers).status_code
+    status: int = client.post(ROUTE, content=data, headers=headers).status_code
+    return status
 
 
 def snapshot(sut: StoreUnderTest) -> object:

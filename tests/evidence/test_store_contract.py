@@ -6,12 +6,13 @@ import hashlib
 import random
 from datetime import timedelta
 
+from agent.contracts import RunnerLaneMaintainerAuditRecord
 from evidence.store import RecordQuery, StoredRecord
 from tests.evidence import factories as ef
 from tests.evidence.conftest import StoreUnderTest
 
 
-def stored(rec: ef.RunnerLaneMaintainerAuditRecord, token_id: str = "t1") -> StoredRecord:
+def stored(rec: RunnerLaneMaintainerAuditRecord, token_id: str = "t1") -> StoredRecord:  # noqa: S107
     digest = hashlib.sha256(rec.model_dump_json().encode()).hexdigest()
     return StoredRecord(rec, digest, ef.minutes(1), token_id)
 
@@ -37,7 +38,7 @@ def test_get_of_an_unknown_or_hostile_id_is_none(sut: StoreUnderTest) -> None:
         assert sut.store.get(bad) is None
 
 
-def _fleet() -> list[ef.RunnerLaneMaintainerAuditRecord]:
+def _fleet() -> list[RunnerLaneMaintainerAuditRecord]:
     out = []
     for h, host in enumerate(("chris-testing", "build-02", "build-03")):
         for lane in ("lane-a", "lane-b"):
@@ -80,9 +81,7 @@ def test_queries_filter_and_paginate_newest_first(sut: StoreUnderTest) -> None:
     assert seen == [r.record_id for r in ordered]
 
 
-def test_lane_state_does_not_depend_on_arrival_order(
-    sut: StoreUnderTest, tmp_path: object
-) -> None:
+def test_lane_state_does_not_depend_on_arrival_order(sut: StoreUnderTest, tmp_path: object) -> None:
     records = _fleet()
     random.Random(7).shuffle(records)
     for rec in records:
@@ -93,8 +92,10 @@ def test_lane_state_does_not_depend_on_arrival_order(
     for state in lanes:
         assert state.latest.status == "failed"
         assert state.terminal == state.failed == state.latest
-        assert state.failed is not None and state.failed.failed_gate == "github_exactly_one_online"
-        assert state.completed is not None and state.completed.status == "completed"
+        assert state.failed is not None
+        assert state.failed.failed_gate == "github_exactly_one_online"
+        assert state.completed is not None
+        assert state.completed.status == "completed"
     assert [s.host for s in sut.store.lanes("build-02")] == ["build-02", "build-02"]
 
 
@@ -106,9 +107,12 @@ def test_a_later_completed_makes_the_lane_proven_and_planned_changes_nothing(
     sut.store.put(stored(ef.record("planned", at=ef.minutes(3))))
     (state,) = sut.store.lanes()
     assert state.latest.status == "planned"
-    assert state.terminal is not None and state.terminal.status == "completed"
-    assert state.completed is not None and state.completed.created_at == ef.minutes(2)
-    assert state.failed is not None and state.failed.created_at == ef.minutes(1)
+    assert state.terminal is not None
+    assert state.terminal.status == "completed"
+    assert state.completed is not None
+    assert state.completed.created_at == ef.minutes(2)
+    assert state.failed is not None
+    assert state.failed.created_at == ef.minutes(1)
     assert state.latest.created_at - state.failed.created_at == timedelta(minutes=2)
 
 
