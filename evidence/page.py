@@ -82,8 +82,12 @@ def _cell(state: LaneState | None, now: datetime, stale_after: timedelta) -> str
         f"<td class='lane {'proven' if s['proven'] else 'unproven'}{stale}' "
         f"data-host='{escape(state.host)}' data-lane='{escape(state.lane)}'>"
         f"<a href='/fleet/records/{quote(shown.record_id, safe='')}'>{word}</a>"
-        f"<br>last proof: {age_text(s['last_proof_age_seconds'])} ago"
-        f"{extra}{' (stale)' if s['stale'] else ''}</td>"
+        + (
+            f"<br>last proof: {age_text(s['last_proof_age_seconds'])} ago"
+            if s["last_proof_age_seconds"] is not None
+            else "<br>no proof yet"
+        )
+        + f"{extra}{' (stale)' if s['stale'] else ''}</td>"
     )
 
 
