@@ -83,7 +83,13 @@ deb-lifecycle: .venv/.synced sandbox-prepare  ## install, upgrade, remove, purge
 # make bench [BENCH_ARGS="--quick"|"--no-sandbox"|"--wait-quiet 0"]
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench bench-evidence
 
 bench: .venv/.synced  ## pass cost, helper latency, convergence -> table, docs/performance.{md,png} (sandbox parts: root)
 	$(RUN) python -m bench $(BENCH_ARGS)
+
+# make bench-evidence [BENCH_EVIDENCE_ARGS="--records 1000 --hosts 2000"]
+BENCH_EVIDENCE_ARGS ?=
+
+bench-evidence: .venv/.synced evidence-deps  ## evidence service ingest/read figures -> docs/performance.md (its own section)
+	$(RUN) python -m bench.evidence $(BENCH_EVIDENCE_ARGS)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import uvicorn
+from starlette.applications import Starlette
 
 from evidence.app import create_app
 from evidence.pg_store import migrate
 from evidence.settings import Settings, load
+from evidence.store import EvidenceStore
 from evidence.tokens import TokenRegistry
 
 
@@ -63,7 +66,10 @@ def tokens_command(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
-def serve(settings: Settings) -> int:
+CONFIG_ENV = "LAUNCHPLANE_EVIDENCE_CONFIG"
+
+
+def build_app(settings: Settings) -> tuple[Starlette, EvidenceStore]:
     store = settings.open_store()
     app = create_app(
         store,
@@ -71,15 +77,33 @@ def serve(settings: Settings) -> int:
         max_body=settings.max_body_bytes,
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
-    try:
+    return app, store
+
+
+def worker_app() -> Starlette:
+    """The app factory each uvicorn worker process calls (settings path from the parent)."""
+    return build_app(load(os.environ.get(CONFIG_ENV) or None))[0]
+
+
+def serve(settings: Settings, config_path: str | None) -> int:
+    tls: dict[str, Any] = {
+        "ssl_certfile": settings.tls_certfile,
+        "ssl_keyfile": settings.tls_keyfile,
+    }
+    where: dict[str, Any] = {
+        "host": settings.listen_host,
+        "port": settings.listen_port,
+        "log_level": "info",
+    }
+    if settings.workers > 1:
+        os.environ[CONFIG_ENV] = config_path or ""
         uvicorn.run(
-            app,
-            host=settings.listen_host,
-            port=settings.listen_port,
-            ssl_certfile=settings.tls_certfile,
-            ssl_keyfile=settings.tls_keyfile,
-            log_level="info",
+            "evidence.cli:worker_app", factory=True, workers=settings.workers, **where, **tls
         )
+        return 0
+    app, store = build_app(settings)
+    try:
+        uvicorn.run(app, **where, **tls)
     finally:
         store.close()
     return 0
@@ -93,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate(settings.dsn())
         return 0
-    return serve(settings)
+    return serve(settings, args.config)
 
 
 if __name__ == "__main__":

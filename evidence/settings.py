@@ -29,6 +29,7 @@ class Settings(BaseModel):
     pool_size: int = Field(default=8, ge=1, le=128)
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8471, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)  # uvicorn worker processes
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -89,7 +89,7 @@ class TokenRegistry:
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, TokenFile.model_validate_json(self.path.read_bytes()))
-        return self._cache[1].model_copy(deep=True)
+        return self._cache[1]
 
     def _save(self, data: TokenFile) -> None:
         replace_file(self.path, data.model_dump_json(indent=1).encode(), mode=0o600)
@@ -115,13 +115,15 @@ class TokenRegistry:
             created_at=datetime.now(UTC),
             note=note,
         )
-        with self._locked() as data:
+        with self._locked() as current:
+            data = current.model_copy(deep=True)
             data.tokens.append(entry)
             self._save(data)
         return token, entry
 
     def revoke(self, token_id: str) -> bool:
-        with self._locked() as data:
+        with self._locked() as current:
+            data = current.model_copy(deep=True)
             for i, entry in enumerate(data.tokens):
                 if entry.token_id == token_id and entry.revoked_at is None:
                     data.tokens[i] = entry.model_copy(update={"revoked_at": datetime.now(UTC)})
