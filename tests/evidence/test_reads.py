@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 import pytest
 from starlette.testclient import TestClient
 
-from evidence.app import API
+from evidence.app import API, create_app
 from evidence.ingest import ROUTE
 from tests.evidence import factories as ef
-from tests.evidence.conftest import Tokens
+from tests.evidence.conftest import StoreUnderTest, Tokens
+from tests.evidence.test_store_contract import stored
 
 
 def _seed(client: TestClient, tokens: Tokens) -> None:
@@ -73,3 +77,22 @@ def test_latest_per_lane_and_the_fleet_summary(client: TestClient, tokens: Token
     assert unproven["last_failed_gate"] == "github_exactly_one_online"
     other_host = client.get(f"{API}/fleet", params={"host": "nowhere"}, headers=read).json()
     assert other_host["lanes"] == []
+
+
+def fixed(when: datetime) -> Callable[[], datetime]:
+    return lambda: when
+
+
+def test_a_lane_without_a_record_for_longer_than_stale_after_is_stale(
+    sut: StoreUnderTest, tokens: Tokens
+) -> None:
+    sut.store.put(stored(ef.record("completed", at=ef.minutes(0))))
+    read = {"Authorization": f"Bearer {tokens.read}"}
+    for now, stale in ((ef.minutes(60), False), (ef.minutes(61), True)):
+        app = create_app(
+            sut.store, tokens.registry, stale_after=timedelta(hours=1), clock=fixed(now)
+        )
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            (lane,) = client.get(f"{API}/fleet", headers=read).json()["lanes"]
+        assert lane["stale"] is stale
+        assert lane["proven"] is True
