@@ -6,7 +6,7 @@ export UV_PYTHON := python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: demo demo-sandbox test check lint typecheck contracts fmt sandbox-prepare clean evidence-deps
+.PHONY: demo demo-evidence demo-sandbox test check lint typecheck contracts fmt sandbox-prepare clean evidence-deps
 
 demo: .venv/.synced  ## the main job on the embedded default: a dry-run pass against the GitHub emulator
 	$(RUN) python -m tests.emulators.demo
@@ -15,6 +15,9 @@ test: .venv/.synced sandbox-prepare evidence-deps  ## the whole suite: pure and 
 	$(RUN) pytest -q -m "not systemd"
 	@echo "--- real-systemd tier (sandbox containers; root) ---"
 	$(RUN) pytest -q -ra -m systemd
+
+demo-evidence: .venv/.synced  ## the demo pass delivered to the evidence service; DEMO_ARGS=--serve keeps /fleet up
+	$(RUN) python -m tests.evidence.demo $(DEMO_ARGS)
 
 demo-sandbox: .venv/.synced sandbox-prepare  ## (root) the example lane's whole story on real systemd
 	$(RUN) python -m tests.systemd.demo
