@@ -43,13 +43,36 @@ def body_for(i: int, prefix: str) -> tuple[str, bytes]:
     return record_id, TEMPLATE.replace(TEMPLATE_ID, record_id).encode()
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of `root` and every live descendant, from /proc."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            data = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = data[data.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+    tick = os.sysconf("SC_CLK_TCK")
+    total, frontier = 0.0, [root]
+    while frontier:
+        pid = frontier.pop()
+        total += stats.get(pid, (0, 0))[1] / tick
+        frontier += [child for child, (ppid, _) in stats.items() if ppid == pid]
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @contextmanager
-def service(store: str, state: Path, dsn: str | None, workers: int) -> Iterator[tuple[str, str]]:
+def service(
+    store: str, state: Path, dsn: str | None, workers: int
+) -> Iterator[tuple[str, str, int]]:
     """`launchplane-evidence serve` in its own process on a free loopback port."""
     registry = TokenRegistry(state / "tokens.json")
     token, _ = registry.create("write", (ef.HOST,), (ef.REPO,))
@@ -73,7 +96,7 @@ def service(store: str, state: Path, dsn: str | None, workers: int) -> Iterator[
                 break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        yield url, token
+        yield url, token, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -302,13 +325,14 @@ def render(results: dict[str, Any]) -> str:
         "",
         "### Ingest (POST, each a new completed record)",
         "",
-        "| store | clients | records | records/s | p50 | p99 |",
-        "|---|---|---|---|---|---|",
+        "| store | clients | records | records/s | p50 | p99 | CPU/record: service | PostgreSQL |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in results["ingest"]:
         out.append(
             f"| {row['store']} | {row['clients']} | {row['records']} | "
-            f"{row['per_s']:.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms |"
+            f"{row['per_s']:.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | "
+            f"{row['service_cpu_ms']:.2f} ms | {row['pg_cpu_ms']:.2f} ms |"
         )
     pg = results["read_pg"]
     fs = results["read_fs"]
@@ -370,8 +394,14 @@ def main(argv: list[str] | None = None) -> int:
                 if store == "postgresql":
                     dsn = cluster.create_database(f"evidence_ingest_{clients}")
                     migrate(dsn)
-                with service(store, state, dsn, args.workers) as (url, token):
+                with service(store, state, dsn, args.workers) as (url, token, pid):
+                    pg_pid = cluster.process.pid if cluster.process else 0
+                    before = (tree_cpu(pid), tree_cpu(pg_pid))
                     row = ingest(url, token, clients, args.records, f"{clients:02d}")
+                    row["service_cpu_ms"] = (tree_cpu(pid) - before[0]) * 1000 / row["records"]
+                    row["pg_cpu_ms"] = (
+                        (tree_cpu(pg_pid) - before[1]) * 1000 / row["records"] if dsn else 0.0
+                    )
                 results["ingest"].append({"store": store, **row})
                 print(json.dumps(results["ingest"][-1]), flush=True)
         results["read_pg"] = read_postgres(cluster, args.hosts, 10, args.per_lane)

@@ -127,13 +127,18 @@ class FilesystemEvidenceStore:
         found.sort(key=lambda s: s.sort_key, reverse=True)
         return found[: query.limit]
 
-    def lanes(self, host: str | None = None) -> list[LaneState]:
+    def lanes(
+        self,
+        host: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LaneState]:
         states: dict[tuple[str, str], LaneState] = {}
         for stored in self._all():
-            if host is None or stored.host == host:
-                key = (stored.host, stored.lane)
+            key = (stored.host, stored.lane)
+            if (host is None or stored.host == host) and (after is None or key > after):
                 states[key] = merge(states.get(key), stored)
-        return [states[k] for k in sorted(states)]
+        return [states[k] for k in sorted(states)[:limit]]  # code points: PostgreSQL's "C"
 
     def count(self) -> int:
         return len(self._all())

@@ -152,15 +152,30 @@ class PostgresEvidenceStore:
             rows = conn.execute(sql, [*args, query.limit]).fetchall()
         return [_row_to_stored(row) for row in rows]
 
-    def lanes(self, host: str | None = None) -> list[LaneState]:
+    def lanes(
+        self,
+        host: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LaneState]:
         cols = ", ".join(f"{c}_{f}" for c in CLASSES for f in ("id", "at", "status", "gate"))
-        sql = f"SELECT host, lane, repository, {cols} FROM evidence_lanes"  # noqa: S608
+        where: list[str] = []
         args: list[Any] = []
         if host is not None:
-            sql += " WHERE host = %s"
+            where.append("host = %s")
             args.append(host)
+        if after is not None:
+            where.append("(host, lane) > (%s, %s)")
+            args += list(after)
+        sql = f"SELECT host, lane, repository, {cols} FROM evidence_lanes"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY host, lane"
+        if limit is not None:
+            sql += " LIMIT %s"
+            args.append(limit)
         with self.pool.connection() as conn:
-            rows = conn.execute(sql + " ORDER BY host, lane", args).fetchall()
+            rows = conn.execute(sql, args).fetchall()
         out = []
         for row in rows:
             latest, terminal, completed, failed = (

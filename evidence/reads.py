@@ -13,27 +13,66 @@ from starlette.responses import JSONResponse
 
 from evidence.ingest import stored_json
 from evidence.screen import Refused
-from evidence.store import STATUSES, EvidenceStore, RecordQuery
+from evidence.store import STATUSES, EvidenceStore, LaneState, RecordQuery
 from evidence.summary import latest_json, summary_json
 
 MAX_LIMIT = 500
 
 
+MAX_LANES = 5000
+
+
+def _encode(items: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(items).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, size: int) -> list[str]:
+    try:
+        items = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise Refused(400, "malformed cursor") from None
+    if (
+        not isinstance(items, list)
+        or len(items) != size
+        or not all(isinstance(i, str) for i in items)
+    ):
+        raise Refused(400, "malformed cursor")
+    return items
+
+
 def encode_cursor(created_at: datetime, record_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), record_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode([created_at.isoformat(), record_id])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    when, record_id = _decode(cursor, 2)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, record_id = json.loads(raw)
         parsed = datetime.fromisoformat(when)
-    except (ValueError, TypeError, binascii.Error):
+    except ValueError:
         raise Refused(400, "malformed cursor") from None
-    if parsed.tzinfo is None or not isinstance(record_id, str):
+    if parsed.tzinfo is None:
         raise Refused(400, "malformed cursor")
     return parsed, record_id
+
+
+def _limit(request: Request, default: int, most: int) -> int:
+    text = request.query_params.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise Refused(400, f"limit is 1..{most}")
+    return int(text)
+
+
+def lane_page(request: Request, store: EvidenceStore) -> tuple[list[LaneState], str | None]:
+    """A page of lane states by (host, lane) and the cursor of the next one."""
+    limit = _limit(request, 1000, MAX_LANES)
+    cursor = request.query_params.get("cursor")
+    after = None
+    if cursor:
+        last_host, last_lane = _decode(cursor, 2)
+        after = (last_host, last_lane)
+    states = store.lanes(request.query_params.get("host"), after, limit)
+    last = states[-1] if len(states) == limit else None
+    return states, _encode([last.host, last.lane]) if last else None
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -54,9 +93,7 @@ def parse_query(request: Request) -> RecordQuery:
     status = params.get("status")
     if status is not None and status not in STATUSES:
         raise Refused(400, f"status is one of {', '.join(STATUSES)}")
-    limit_text = params.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-        raise Refused(400, f"limit is 1..{MAX_LIMIT}")
+    limit = _limit(request, 100, MAX_LIMIT)
     cursor = params.get("cursor")
     return RecordQuery(
         lane=params.get("lane"),
@@ -66,7 +103,7 @@ def parse_query(request: Request) -> RecordQuery:
         since=_time(request, "since"),
         until=_time(request, "until"),
         after=decode_cursor(cursor) if cursor else None,
-        limit=int(limit_text),
+        limit=limit,
     )
 
 
@@ -90,18 +127,19 @@ async def one_record(request: Request, store: EvidenceStore) -> JSONResponse:
 
 
 async def lanes(request: Request, store: EvidenceStore) -> JSONResponse:
-    states = await run_in_threadpool(store.lanes, request.query_params.get("host"))
-    return JSONResponse({"lanes": [latest_json(s) for s in states]})
+    states, next_cursor = await run_in_threadpool(lane_page, request, store)
+    return JSONResponse({"lanes": [latest_json(s) for s in states], "next_cursor": next_cursor})
 
 
 async def fleet(
     request: Request, store: EvidenceStore, now: datetime, stale_after: timedelta
 ) -> JSONResponse:
-    states = await run_in_threadpool(store.lanes, request.query_params.get("host"))
+    states, next_cursor = await run_in_threadpool(lane_page, request, store)
     return JSONResponse(
         {
             "generated_at": now.isoformat(),
             "stale_after_seconds": int(stale_after.total_seconds()),
             "lanes": [summary_json(s, now, stale_after) for s in states],
+            "next_cursor": next_cursor,
         }
     )

@@ -94,8 +94,13 @@ class EvidenceStore(Protocol):
 
     def query(self, query: RecordQuery) -> list[StoredRecord]: ...
 
-    def lanes(self, host: str | None = None) -> list[LaneState]:
-        """Every (host, lane) sorted by host then lane."""
+    def lanes(
+        self,
+        host: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LaneState]:
+        """(host, lane) states sorted by host then lane (byte order), strictly after `after`."""
         ...
 
     def count(self) -> int: ...

@@ -77,6 +77,13 @@ def test_latest_per_lane_and_the_fleet_summary(client: TestClient, tokens: Token
     assert unproven["last_failed_gate"] == "github_exactly_one_online"
     other_host = client.get(f"{API}/fleet", params={"host": "nowhere"}, headers=read).json()
     assert other_host["lanes"] == []
+    first = client.get(f"{API}/fleet", params={"limit": "1"}, headers=read).json()
+    assert [x["lane"] for x in first["lanes"]] == [ef.LANE]
+    params = {"limit": "1", "cursor": first["next_cursor"]}
+    second = client.get(f"{API}/fleet", params=params, headers=read).json()
+    assert [x["lane"] for x in second["lanes"]] == ["lane-b"]
+    for bad in ({"limit": "0"}, {"cursor": "W10"}, {"limit": "5001"}):
+        assert client.get(f"{API}/lanes", params=bad, headers=read).status_code == 400
 
 
 def fixed(when: datetime) -> Callable[[], datetime]:

@@ -123,3 +123,19 @@ def test_records_read_back_equal_what_was_stored(sut: StoreUnderTest) -> None:
     assert page.record == rec
     assert page.digest == stored(rec).digest
     assert page.stored_at == ef.minutes(1)
+
+
+def test_lanes_come_in_pages_by_host_and_lane(sut: StoreUnderTest) -> None:
+    for rec in _fleet():
+        sut.store.put(stored(rec))
+    seen: list[tuple[str, str]] = []
+    after = None
+    while True:
+        page = sut.store.lanes(after=after, limit=4)
+        seen += [(s.host, s.lane) for s in page]
+        if len(page) < 4:
+            break
+        after = (page[-1].host, page[-1].lane)
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 6
+    assert [s.lane for s in sut.store.lanes("build-02", ("build-02", "lane-a"))] == ["lane-b"]
