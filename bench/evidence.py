@@ -9,32 +9,29 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
-from evidence.fs_store import FilesystemEvidenceStore, file_name
+from bench.evidence_read import TEMPLATE, TEMPLATE_ID, read_filesystem, read_postgres
 from evidence.ingest import ROUTE
-from evidence.pg_store import PostgresEvidenceStore, migrate
+from evidence.pg_store import migrate
 from evidence.tokens import TokenRegistry
 from tests.evidence import factories as ef
-from tests.evidence.postgres import Cluster, running_cluster
+from tests.evidence.postgres import running_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- evidence-bench:start -->", "<!-- evidence-bench:end -->"
-TEMPLATE = ef.record("completed").model_dump_json()
-TEMPLATE_ID = ef.record("completed").record_id
+NOTES = (REPO / "bench" / "evidence_notes.md").read_text(encoding="utf-8").strip()
 
 
 def body_for(i: int, prefix: str) -> tuple[str, bytes]:
@@ -152,178 +149,24 @@ def ingest(url: str, token: str, clients: int, total: int, prefix: str) -> dict[
     }
 
 
-def load_postgres(dsn: str, hosts: int, lanes: int, per_lane: int) -> int:
-    """COPY a fleet straight into both tables: per lane `per_lane - 1` planned records and one
-    terminal record (completed, or failed for every fourth lane)."""
-    rec_cols = (
-        "record_id, idempotency_key, digest, host, repository, lane, status, failed_gate,"
-        " created_at, stored_at, token_id, record"
-    )
-    lane_cols = "host, lane, repository, " + ", ".join(
-        f"{c}_{f}"
-        for c in ("latest", "terminal", "completed", "failed")
-        for f in ("id", "at", "status", "gate")
-    )
-    base = ef.NOW
-    count = 0
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY evidence_records ({rec_cols}) FROM STDIN") as rec_copy:
-            for h in range(hosts):
-                for n in range(lanes):
-                    for k in range(per_lane):
-                        status = (
-                            "planned"
-                            if k < per_lane - 1
-                            else ("failed" if n % 4 == 0 else "completed")
-                        )
-                        rid = f"k-{status}-{h:05d}{n:02d}{k:03d}"
-                        at = base.replace(minute=k % 60, second=(h + n) % 60)
-                        gate = "github_exactly_one_online" if status == "failed" else None
-                        rec_copy.write_row(
-                            (
-                                rid,
-                                rid,
-                                "0" * 64,
-                                f"host-{h:05d}",
-                                ef.REPO,
-                                f"lane-{n:02d}",
-                                status,
-                                gate,
-                                at,
-                                at,
-                                "bench",
-                                TEMPLATE.replace(TEMPLATE_ID, rid),
-                            )
-                        )
-                        count += 1
-        with cur.copy(f"COPY evidence_lanes ({lane_cols}) FROM STDIN") as lane_copy:
-            for h in range(hosts):
-                for n in range(lanes):
-                    k = per_lane - 1
-                    status = "failed" if n % 4 == 0 else "completed"
-                    rid = f"k-{status}-{h:05d}{n:02d}{k:03d}"
-                    at = base.replace(minute=k % 60, second=(h + n) % 60)
-                    gate = "github_exactly_one_online" if status == "failed" else None
-                    ptr = (rid, at, status, gate)
-                    none = (None, None, None, None)
-                    lane_copy.write_row(
-                        (
-                            f"host-{h:05d}",
-                            f"lane-{n:02d}",
-                            ef.REPO,
-                            *ptr,
-                            *ptr,
-                            *(ptr if status == "completed" else none),
-                            *(ptr if status == "failed" else none),
-                        )
-                    )
-        conn.execute("ANALYZE")
-    return count
-
-
-def timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
-    values = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        values.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": statistics.median(values), "max_ms": max(values)}
-
-
-def explain(dsn: str, sql: str) -> str:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(("EXPLAIN (ANALYZE, BUFFERS) " + sql).encode()).fetchall()
-    return "\n".join(str(r[0]) for r in rows)
-
-
-SUMMARY_SQL = "SELECT * FROM evidence_lanes ORDER BY host, lane"
-ONE_HOST_SQL = "SELECT * FROM evidence_lanes WHERE host = 'host-04242' ORDER BY host, lane"
-BY_LANE_SQL = (
-    "SELECT record::text FROM evidence_records WHERE lane = 'lane-03' "
-    "ORDER BY created_at DESC, record_id DESC LIMIT 100"
-)
-
-
-def read_postgres(cluster: Cluster, hosts: int, lanes: int, per_lane: int) -> dict[str, Any]:
-    dsn = cluster.create_database("evidence_read")
-    migrate(dsn)
-    t0 = time.perf_counter()
-    count = load_postgres(dsn, hosts, lanes, per_lane)
-    load_s = time.perf_counter() - t0
-    store = PostgresEvidenceStore(dsn)
-    try:
-        with psycopg.connect(dsn) as conn:
-            sql_summary = timed(lambda: conn.execute(SUMMARY_SQL.encode()).fetchall(), 10)
-            one_host = timed(lambda: conn.execute(ONE_HOST_SQL.encode()).fetchall(), 50)
-            by_lane = timed(lambda: conn.execute(BY_LANE_SQL.encode()).fetchall(), 20)
-        store_summary = timed(store.lanes, 5)
-        plans = {
-            name: explain(dsn, sql)
-            for name, sql in (
-                ("summary", SUMMARY_SQL),
-                ("one host", ONE_HOST_SQL),
-                ("by lane", BY_LANE_SQL),
-            )
-        }
-    finally:
-        store.close()
-    return {
-        "records": count,
-        "lanes": hosts * lanes,
-        "load_s": load_s,
-        "sql_summary": sql_summary,
-        "one_host": one_host,
-        "by_lane": by_lane,
-        "store_summary": store_summary,
-        "plans": plans,
-    }
-
-
-def read_filesystem(root: Path, hosts: int, lanes: int, per_lane: int) -> dict[str, Any]:
-    """Files written straight (no fsync) by the same layout the store uses."""
-    records = root / "records"
-    records.mkdir(parents=True)
-    count = 0
-    for h in range(hosts):
-        for n in range(lanes):
-            for k in range(per_lane):
-                status = "planned" if k < per_lane - 1 else "completed"
-                rec = ef.record(
-                    status,
-                    host=f"host-{h:05d}",
-                    lane=f"lane-{n:02d}",
-                    at=ef.NOW.replace(minute=k % 60),
-                )
-                data = json.dumps(
-                    {
-                        "digest": "0" * 64,
-                        "stored_at": rec.created_at.isoformat(),
-                        "token_id": "bench",
-                        "record": json.loads(rec.model_dump_json()),
-                    }
-                )
-                (records / file_name(rec.record_id)).write_text(data)
-                count += 1
-    cold = timed(lambda: FilesystemEvidenceStore(root).lanes(), 3)
-    store = FilesystemEvidenceStore(root)
-    store.lanes()
-    warm = timed(store.lanes, 5)
-    return {"records": count, "lanes": hosts * lanes, "cold": cold, "warm": warm}
-
-
 def render(results: dict[str, Any]) -> str:
+    pg, fs = results["read_pg"], results["read_fs"]
     out = [
         START,
         "",
         "## Evidence service",
         "",
-        f"`make bench-evidence` on {results['machine']} ({os.cpu_count()} CPUs, shared with "
-        "other work), one run; the service is `launchplane-evidence serve` in its own "
-        f"process (uvicorn, {results['workers']} worker processes), the clients are threads of the "
-        "benchmark process (http.client, one keep-alive connection each), PostgreSQL is "
-        "Debian's, a throwaway cluster with default durability (fsync on).",
+        f"`make bench-evidence` ({results['args']}) on {results['machine']}, "
+        f"{os.cpu_count()} CPUs shared with other work (load average "
+        f"{results['load'][0]:.1f} before, {results['load'][1]:.1f} after), one run. The "
+        f"service is `launchplane-evidence serve` in its own process (uvicorn, "
+        f"{results['workers']} worker processes, httptools + uvloop); the clients are threads "
+        "of the benchmark process (http.client, one keep-alive connection each), on the same "
+        "2 CPUs; PostgreSQL is Debian's, a throwaway cluster with default durability (fsync "
+        "on, synchronous commit). CPU per record is read from /proc for the service's and "
+        "PostgreSQL's process trees.",
         "",
-        "### Ingest (POST, each a new completed record)",
+        "### Ingest (POST, each a new `completed` record of 4.6 kB)",
         "",
         "| store | clients | records | records/s | p50 | p99 | CPU/record: service | PostgreSQL |",
         "|---|---|---|---|---|---|---|---|",
@@ -334,35 +177,28 @@ def render(results: dict[str, Any]) -> str:
             f"{row['per_s']:.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | "
             f"{row['service_cpu_ms']:.2f} ms | {row['pg_cpu_ms']:.2f} ms |"
         )
-    pg = results["read_pg"]
-    fs = results["read_fs"]
     out += [
         "",
         "### Read",
         "",
-        f"PostgreSQL: {pg['records']:,} records, {pg['lanes']:,} lanes "
-        f"(loaded by COPY in {pg['load_s']:.0f} s). Filesystem: {fs['records']:,} records, "
-        f"{fs['lanes']:,} lanes.",
+        f"PostgreSQL: {pg['records']:,} records over {pg['lanes']:,} lanes, loaded by COPY in "
+        f"{pg['load_s']:.0f} s ({pg['bytes_per_record']:.0f} bytes per record on disk with "
+        f"indexes, {pg['bytes_per_lane']:.0f} per lane-state row). Filesystem: "
+        f"{fs['records']:,} records over {fs['lanes']:,} lanes (more files take too long to "
+        "write and parse here: the filesystem store is for one site).",
         "",
-        "| read | p50 | max |",
-        "|---|---|---|",
-        f"| PostgreSQL: fleet summary = latest / latest completed of every lane (SQL) | "
-        f"{pg['sql_summary']['p50_ms']:.1f} ms | {pg['sql_summary']['max_ms']:.1f} ms |",
-        f"| PostgreSQL: the same through `store.lanes()` (rows to objects) | "
-        f"{pg['store_summary']['p50_ms']:.0f} ms | {pg['store_summary']['max_ms']:.0f} ms |",
-        f"| PostgreSQL: one host's lanes | {pg['one_host']['p50_ms']:.2f} ms | "
-        f"{pg['one_host']['max_ms']:.2f} ms |",
-        f"| PostgreSQL: 100 newest records of a lane name across the fleet | "
-        f"{pg['by_lane']['p50_ms']:.2f} ms | {pg['by_lane']['max_ms']:.2f} ms |",
-        f"| filesystem: fleet summary, cold (parse every file) | {fs['cold']['p50_ms']:.0f} ms"
-        f" | {fs['cold']['max_ms']:.0f} ms |",
-        f"| filesystem: fleet summary, warm (parsed records cached) | "
-        f"{fs['warm']['p50_ms']:.0f} ms | {fs['warm']['max_ms']:.0f} ms |",
-        "",
+        "| store | read | p50 | max |",
+        "|---|---|---|---|",
     ]
+    out += [
+        f"| {store} | {label} | {v['p50_ms']:.2f} ms | {v['max_ms']:.2f} ms |"
+        for store, rows in (("PostgreSQL", pg["rows"]), ("filesystem", fs["rows"]))
+        for label, v in rows
+    ]
+    out.append("")
     for name, plan in pg["plans"].items():
         out += [f"Plan, {name}:", "", "```", plan, "```", ""]
-    out += [results.get("notes", ""), "", END, ""]
+    out += [NOTES, "", END, ""]
     return "\n".join(out)
 
 
@@ -379,12 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--records", type=int, default=3000, help="posts per ingest run")
     p.add_argument("--hosts", type=int, default=10000)
-    p.add_argument("--per-lane", type=int, default=3, help="records per lane (PostgreSQL)")
+    p.add_argument("--per-lane", type=int, default=10, help="records per lane (PostgreSQL)")
     p.add_argument("--fs-hosts", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
-    results: dict[str, Any] = {"machine": platform.machine(), "ingest": [], "workers": args.workers}
+    results: dict[str, Any] = {
+        "machine": platform.machine(),
+        "ingest": [],
+        "workers": args.workers,
+        "args": " ".join(argv if argv is not None else sys.argv[1:]) or "defaults",
+    }
+    load_before = os.getloadavg()[0]
     with running_cluster(fsync=True) as cluster, tempfile.TemporaryDirectory() as tmp:
         for store in ("postgresql", "filesystem"):
             for clients in (1, 16, 64):
@@ -404,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 results["ingest"].append({"store": store, **row})
                 print(json.dumps(results["ingest"][-1]), flush=True)
-        results["read_pg"] = read_postgres(cluster, args.hosts, 10, args.per_lane)
+        results["read_pg"] = read_postgres(cluster, args.hosts, 10, args.per_lane, Path(tmp))
         print(json.dumps({k: v for k, v in results["read_pg"].items() if k != "plans"}))
         results["read_fs"] = read_filesystem(Path(tmp) / "fs-read", args.fs_hosts, 10, 2)
         print(json.dumps(results["read_fs"]), flush=True)
+    results["load"] = (load_before, os.getloadavg()[0])
     text = render(results)
     print(text)
     if not args.no_write:
