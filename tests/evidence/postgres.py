@@ -41,7 +41,9 @@ class Cluster:
     """initdb + postgres in the foreground (our child, stopped by its PID), unix socket only."""
 
     def __init__(self, fsync: bool = False) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="lp-evidence-pg-"))
+        # As root the cluster runs as `nobody`, who must reach it: /tmp, not a private TMPDIR.
+        where = "/tmp" if os.geteuid() == 0 else None
+        self.base = Path(tempfile.mkdtemp(prefix="lp-evidence-pg-", dir=where))
         self.data = self.base / "data"
         self.socket_dir = self.base / "run"
         self.fsync = fsync
@@ -57,11 +59,14 @@ class Cluster:
             for path in (self.base, self.socket_dir):
                 os.chown(path, uid, gid)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.base)}
-        subprocess.run(
+        made = subprocess.run(
             [*prefix, str(pg_bin("initdb")), "-D", str(self.data), "-U", "evidence",
              "--auth=trust", "--no-locale", "--encoding=UTF8", "--no-sync"],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            check=False, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=self.base, text=True,
         )  # fmt: skip
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed: {made.stderr.strip()}")
         options = [
             "-c",
             "listen_addresses=",
@@ -76,7 +81,7 @@ class Cluster:
         log = open(self.base / "postgres.log", "wb")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
             [*prefix, str(pg_bin("postgres")), "-D", str(self.data), *options],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.base,
         )  # fmt: skip
         log.close()
         self._wait_ready()
