@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from agent.contracts import Gate
 from evidence.auth import COOKIE
+from evidence.reads import lane_page
 from evidence.screen import Refused
 from evidence.store import EvidenceStore, LaneState
 from evidence.summary import age_text, proven, summary_json
@@ -94,7 +95,7 @@ def _cell(state: LaneState | None, now: datetime, stale_after: timedelta) -> str
 async def fleet_page(
     request: Request, store: EvidenceStore, now: datetime, stale_after: timedelta
 ) -> Response:
-    states = await run_in_threadpool(store.lanes, None)
+    states, next_cursor = await run_in_threadpool(lane_page, request, store)
     hosts = sorted({s.host for s in states})
     lanes = sorted({s.lane for s in states})
     by_key = {(s.host, s.lane): s for s in states}
@@ -106,11 +107,18 @@ async def fleet_page(
         for h in hosts
     )
     proven_count = sum(1 for s in states if proven(s))
+    paged = next_cursor is not None or "cursor" in request.query_params
+    more = (
+        f"<p><a id='next' href='/fleet?cursor={quote(next_cursor, safe='')}'>next lanes</a></p>"
+        if next_cursor
+        else ""
+    )
     return _doc(
         "Launchplane fleet",
         f"<p id='counts'>{proven_count} of {len(states)} lanes proven, "
-        f"{len(hosts)} hosts, at {escape(now.isoformat(timespec='seconds'))}</p>"
-        f"<table id='fleet'><tr><th>host \\ lane</th>{head}</tr>{rows}</table>",
+        f"{len(hosts)} hosts{' on this page' if paged else ''}, "
+        f"at {escape(now.isoformat(timespec='seconds'))}</p>"
+        f"<table id='fleet'><tr><th>host \\ lane</th>{head}</tr>{rows}</table>{more}",
     )
 
 

@@ -103,3 +103,24 @@ def test_a_lane_without_a_record_for_longer_than_stale_after_is_stale(
             (lane,) = client.get(f"{API}/fleet", headers=read).json()["lanes"]
         assert lane["stale"] is stale
         assert lane["proven"] is True
+
+
+def test_the_fleet_page_needs_a_read_cookie_and_comes_in_pages(
+    client: TestClient, tokens: Tokens
+) -> None:
+    _seed(client, tokens)
+    assert client.get("/fleet", follow_redirects=False).headers["location"] == "/fleet/login"
+    refused = client.post("/fleet/login", data={"token": tokens.write}, follow_redirects=False)
+    assert refused.status_code == 200
+    assert "not a live token with the read scope" in refused.text
+    signed_in = client.post("/fleet/login", data={"token": tokens.read}, follow_redirects=False)
+    assert signed_in.status_code == 303
+    assert "httponly" in signed_in.headers["set-cookie"].lower()
+    first = client.get("/fleet", params={"limit": "1"})
+    assert "1 of 1 lanes proven, 1 hosts on this page" in first.text
+    assert "id='next'" in first.text
+    assert "lane-b" not in first.text
+    cursor = first.text.split("/fleet?cursor=")[1].split("'")[0]
+    second = client.get(f"/fleet?cursor={cursor}&limit=1")
+    assert "lane-b" in second.text
+    assert "0 of 1 lanes proven" in second.text
