@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from helper.identifiers import HOST_RE, canonical_repository
 from helper.safefs import replace_file
 
 WRITE_ACTION = "runner_lane_maintainer_audit.write"
@@ -104,6 +105,10 @@ class TokenRegistry:
         """Mint a token; the secret is returned here once and never stored."""
         if kind == "write" and not (hosts and repositories):
             raise ValueError("a write token needs at least one host and one repository")
+        for host in hosts:
+            if not HOST_RE.fullmatch(host):
+                raise ValueError(f"host {host!r} is not an RFC 1123 host name")
+        repositories = tuple(canonical_repository(r) for r in repositories)
         token_id = secrets.token_hex(6)
         token = f"{PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
         entry = TokenEntry(

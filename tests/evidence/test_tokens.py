@@ -49,9 +49,23 @@ def test_cli_shows_a_token_once_and_keeps_only_its_hash(
     assert main(["--config", config, "tokens", "revoke", listed[0]["token_id"]]) == 1
 
 
+def test_cli_scopes_are_canonical(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    repo = f"https://github.com/{ef.REPO}.git"
+    assert (
+        main(["--config", config, "tokens", "create", "--host", ef.HOST, "--repository", repo]) == 0
+    )
+    capsys.readouterr()
+    assert main(["--config", config, "tokens", "list"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["repositories"] == [ef.REPO]
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["tokens", "create", "--host", "bad host", "--repository", "o/r"],
+        ["tokens", "create", "--host", "h", "--repository", "not-a-repository"],
         ["tokens", "create"],
         ["tokens", "create", "--host", "h"],
         ["tokens", "create", "--read", "--host", "h", "--repository", "o/r"],
