@@ -9,95 +9,36 @@ finds the old session (409)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-from tests.systemd.installed import (
-    DROPIN_DIR,
-    LANE,
-    RUNNER_DIR,
-    UNIT,
-    GitHubInside,
-    InstalledHost,
-    give_agent_the_token,
-    run_agent,
-)
+from tests.systemd.installed import RUNNER_DIR, UNIT, GitHubInside, InstalledHost
+from tests.systemd.lane_jobs import LIST, act, emulator_log, fresh_lane, job, queue_job
 from tests.systemd.waiting import wait_for
 
 pytestmark = pytest.mark.systemd
 
 JOB = 'echo "$$" > job-started; echo working; exec sleep 600'
-LIST = "actions/list-self-hosted-runners-for-repo"
-
-
-def act(
-    installed: InstalledHost, verb: str, key: str, *extra: str, check: bool = True
-) -> dict[str, Any]:
-    """`launchplane-agent --json VERB --lane LANE` confirmed, under KEY: its one record
-    (`check`: the agent must exit 0)."""
-    args = [verb, "--lane", LANE, *([] if verb == "apply" else ["--apply"]), *extra]
-    done = run_agent(
-        installed.sandbox,
-        "--json",
-        *args,
-        "--idempotency-key",
-        key,
-        "--confirm",
-        f"{verb} {LANE}",
-    )
-    assert done.returncode == 0 or not check, (
-        f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    )
-    (record,) = json.loads(done.stdout)
-    assert isinstance(record, dict)
-    return record
-
-
-def emulator_log(github: GitHubInside) -> list[dict[str, Any]]:
-    status, log = github.request("GET", "/_emulator/requests", auth=False)
-    assert status == 200
-    return list(log)
 
 
 @pytest.fixture
-def busy_lane(installed: InstalledHost, github_inside: GitHubInside) -> tuple[int, str]:
-    """The example lane applied from scratch, its runner online and running a job:
-    (runner id, job id)."""
-    sb = installed.sandbox
-    for command in (
-        f"systemctl stop {UNIT}",
-        f"systemctl disable {UNIT}",
-        f"rm -rf {DROPIN_DIR} {RUNNER_DIR}",
-        "systemctl daemon-reload",
-        f"systemctl reset-failed {UNIT}",
-    ):
-        sb.exec(*command.split(), check=False)
-    for runner in github_inside.runners():
-        github_inside.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
-    give_agent_the_token(sb, github_inside)
-    record = act(installed, "apply", "graceful-apply")
-    assert record["status"] == "completed", record.get("error")
-    (runner,) = github_inside.runners()
-    status, job = github_inside.request(
-        "POST", f"/_emulator/runners/{runner['id']}/jobs", {"script": JOB}, auth=False
-    )
-    assert status == 201, job
+def busy_lane(installed: InstalledHost, github_inside: GitHubInside) -> str:
+    """The example lane applied from scratch, its runner running a job: the job's id."""
+    runner_id = fresh_lane(installed, github_inside, "graceful-apply")
+    job_id = queue_job(github_inside, runner_id, JOB)
     marker = f"{RUNNER_DIR}/_work/job-started"
     wait_for(
-        lambda: sb.exec("test", "-s", marker, check=False).returncode == 0,
+        lambda: installed.sandbox.exec("test", "-s", marker, check=False).returncode == 0,
         timeout=30,
         what="the job to start on the runner",
     )
     assert github_inside.runners()[0]["busy"] is True
-    return int(runner["id"]), str(job["id"])
+    return job_id
 
 
 def test_restart_lets_the_listener_cancel_its_job_and_close_its_session(
-    installed: InstalledHost, github_inside: GitHubInside, busy_lane: tuple[int, str]
+    installed: InstalledHost, github_inside: GitHubInside, busy_lane: str
 ) -> None:
-    _, job_id = busy_lane
+    job_id = busy_lane
     before = len(emulator_log(github_inside))
     old_pid = int(installed.props(UNIT, "MainPID")["MainPID"])
 
@@ -114,10 +55,9 @@ def test_restart_lets_the_listener_cancel_its_job_and_close_its_session(
     # the next listener opened its session at once: no "session already exists"
     creates = [status for operation, status in operations if operation == "actions/session-create"]
     assert creates == [200], operations
-    _, state = github_inside.request("GET", "/_emulator/state", auth=False)
-    (job,) = [j for j in state["jobs"] if j["id"] == job_id]
-    assert job["status"] == "cancelled"
-    assert "working" in job["output"]
+    cancelled = job(github_inside, job_id)
+    assert cancelled["status"] == "cancelled"
+    assert "working" in cancelled["output"]
     props = installed.props(UNIT, "ActiveState", "MainPID", "Result")
     assert props["ActiveState"] == "active"
     assert int(props["MainPID"]) not in (0, old_pid)
