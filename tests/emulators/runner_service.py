@@ -136,9 +136,12 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
         )
     if name == "sessions" and method == "POST":
         body = request.json() or {}
-        session = state.open_session(
-            runner, str(body.get("sessionName", "RUNNER")), str(body.get("version", "unknown"))
-        )
+        try:
+            session = state.open_session(
+                runner, str(body.get("sessionName", "RUNNER")), str(body.get("version", "unknown"))
+            )
+        except StateError as exc:  # a conflict or a refused version, logged as what it is
+            return _fail(exc.status, exc.type_key, exc.message), "actions/session-create"
         return json_response(200, {"sessionId": session.id}), "actions/session-create"
     if name == "messages" and method == "POST":
         message = state.heartbeat(runner, match["sid"])

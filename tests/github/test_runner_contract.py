@@ -133,6 +133,8 @@ def test_a_session_conflict_is_retried_until_the_limit_then_exits_5(
     # MessageListener: the n-th conflict stops once n * 30 s >= 240 s (here 0.05 and 0.2)
     assert output.count("A session for this runner already exists.") == 4
     assert "Stop retry on SessionConflictException after retried for 0.2 seconds" in output
+    statuses = [r["status"] for r in emulator.requests("actions/session-create")]
+    assert statuses == [200, 409, 409, 409, 409]
 
 
 def test_below_the_minimum_version_the_session_and_registration_are_refused(

@@ -55,6 +55,7 @@ def test_restart_lets_the_listener_cancel_its_job_and_close_its_session(
     # the next listener opened its session at once: no "session already exists"
     creates = [status for operation, status in operations if operation == "actions/session-create"]
     assert creates == [200], operations
+    assert not [status for _, status in operations if status == 409], operations
     cancelled = job(github_inside, job_id)
     assert cancelled["status"] == "cancelled"
     assert "working" in cancelled["output"]
