@@ -7,13 +7,15 @@ and runners a test needs that config.sh would never make (unmanaged, busy, pinne
     GET    /_emulator/validation                    OpenAPI violations seen so far
     GET    /_emulator/faults                        pending faults; POST adds one; DELETE clears
     POST   /_emulator/clock                         {"advance": seconds}
-    POST   /_emulator/settings                      {"session_timeout", "offline_lag", "rate_limit"}
+    POST   /_emulator/settings                      {"session_timeout", "offline_lag", "rate_limit",
+                                                     "minimum_runner_version"}
     POST   /_emulator/repos/{owner}/{repo}          declare a repository
     POST   /_emulator/repos/{owner}/{repo}/runners  {"name", "labels", "busy", "status", ...}
     POST   /_emulator/repos/{owner}/{repo}/registration-token   mint one without REST auth
     PATCH  /_emulator/runners/{id}                  {"busy", "status" (null unpins), "version"}
     DELETE /_emulator/runners/{id}                  server-side deletion (even when busy)
     POST   /_emulator/runners/{id}/message          {"message": "restart" | "update"}
+    POST   /_emulator/runners/{id}/jobs             {"script"}: queue a job -> {"id"}
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from tests.emulators.github_app import EmuRequest, EmuResponse, GitHubApp, error
 from tests.emulators.github_state import StateError
 
 REPO = re.compile(r"^/_emulator/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
-RUNNER = re.compile(r"^/_emulator/runners/(?P<id>[0-9]+)(?P<rest>/message)?$")
-SETTINGS = frozenset({"session_timeout", "offline_lag", "rate_limit"})
+RUNNER = re.compile(r"^/_emulator/runners/(?P<id>[0-9]+)(?P<rest>/message|/jobs)?$")
+SETTINGS = frozenset({"session_timeout", "offline_lag", "rate_limit", "minimum_runner_version"})
 
 
 def handle(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
@@ -83,6 +85,9 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> EmuResponse:
             with state.mutate():
                 runner.pending_message = str(body["message"])
             return EmuResponse(204)
+        if match["rest"] == "/jobs" and method == "POST":
+            job = state.queue_job(runner, str(body["script"]))
+            return json_response(201, {"id": job.id, "status": job.status})
         if method == "PATCH":
             with state.mutate():
                 if "busy" in body:

@@ -393,8 +393,8 @@ class GitHubApp:
             iat, exp = float(claims["iat"]), float(claims["exp"])
             if str(claims["iss"]) != app.app_id or iat > now + 60 or exp <= now:
                 continue
-            if exp - iat > 660:
-                continue  # GitHub: at most ten minutes (plus the customary backdating)
+            if exp - iat > 660 or exp > now + 600:
+                continue  # GitHub: `exp` at most ten minutes ahead (iat may be backdated 60 s)
             return app
         return None
 

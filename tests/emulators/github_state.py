@@ -70,6 +70,18 @@ class Runner:
 
 
 @dataclass
+class Job:
+    """A job queued for one runner; its listener runs `script` and reports the result."""
+
+    id: str
+    runner_id: int
+    script: str
+    status: str = "queued"  # queued | in_progress | succeeded | failed | cancelled
+    exit_code: int | None = None
+    output: str = ""
+
+
+@dataclass
 class IssuedToken:
     kind: str  # registration | remove | tenant-register | tenant-remove | oauth | installation
     repository: str | None
@@ -108,6 +120,7 @@ class World:
     pats: dict[str, Pat] = field(default_factory=dict)  # digest -> PAT
     apps: list[App] = field(default_factory=list)
     buckets: dict[str, RateBucket] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
     next_runner_id: int = 1
     next_label_id: int = 1
     clock_offset: float = 0.0
@@ -116,10 +129,11 @@ class World:
 class StateError(Exception):
     """A GitHub-side refusal: `status` and `message` become the HTTP answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, type_key: str = "StateError") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.type_key = type_key
 
 
 @dataclass
@@ -128,6 +142,15 @@ class Settings:
     offline_lag: float = 0.0  # a runner that lost its session stays "online" this long
     rate_limit: int = DEFAULT_RATE_LIMIT
     token_prefix: str = ""  # tests mark minted tokens (canary) with a prefix
+    minimum_runner_version: str = ""  # "": any; else sessions and registrations below refused
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """`2.329.0` -> (2, 329, 0); anything unparsable sorts lowest."""
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return ()
 
 
 class State:
@@ -161,6 +184,7 @@ class State:
             apps=[App(**a) for a in raw["apps"]],
             buckets={k: RateBucket(**v) for k, v in raw["buckets"].items()},
             tokens={k: IssuedToken(**v) for k, v in raw["tokens"].items()},
+            jobs={k: Job(**v) for k, v in raw.get("jobs", {}).items()},
             next_runner_id=raw["next_runner_id"],
             next_label_id=raw["next_label_id"],
             clock_offset=raw.get("clock_offset", 0.0),
@@ -435,7 +459,19 @@ class State:
 
     # --- sessions (the runner emulator's side) --------------------------------------------
 
+    def check_version(self, version: str) -> None:
+        """GitHub refuses runners below its minimum version (sessions and registrations)."""
+        minimum = self.settings.minimum_runner_version
+        if minimum and version_tuple(version) < version_tuple(minimum):
+            raise StateError(
+                403,
+                f"Runner version v{version} is deprecated and cannot receive messages. "
+                f"The minimum supported version is v{minimum}.",
+                "TaskAgentVersionNotSupportedException",
+            )
+
     def open_session(self, runner: Runner, name: str, version: str) -> Session:
+        self.check_version(version)
         with self.mutate():
             session = runner.session
             if (
@@ -461,6 +497,41 @@ class State:
             session.last_heartbeat = self.clock.time()
             message, runner.pending_message = runner.pending_message, None
             return message
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def queue_job(self, runner: Runner, script: str) -> Job:
+        with self.mutate() as w:
+            job = Job(secrets.token_hex(8), runner.id, script)
+            w.jobs[job.id] = job
+            return job
+
+    def assign_job(self, runner: Runner) -> Job | None:
+        """The next queued job for an idle runner; the runner is busy from now on."""
+        with self.mutate() as w:
+            if runner.busy:
+                return None
+            job = next(
+                (j for j in w.jobs.values() if j.runner_id == runner.id and j.status == "queued"),
+                None,
+            )
+            if job is not None:
+                job.status = "in_progress"
+                runner.busy = True
+            return job
+
+    def finish_job(self, runner: Runner, job_id: str, result: str, code: Any, output: str) -> Job:
+        with self.mutate() as w:
+            job = w.jobs.get(job_id)
+            if job is None or job.runner_id != runner.id or job.status != "in_progress":
+                raise StateError(404, "Not Found", "JobNotFoundException")
+            if result not in ("succeeded", "failed", "cancelled"):
+                raise StateError(400, f"unknown result {result!r}")
+            job.status = result
+            job.exit_code = code if isinstance(code, int) else None
+            job.output = output[:65536]
+            runner.busy = False
+            return job
 
     def close_session(self, runner: Runner, session_id: str) -> None:
         with self.mutate():
@@ -500,6 +571,7 @@ class State:
                     }
                     for key, t in self.world.tokens.items()
                 ],
+                "jobs": [asdict(job) for job in self.world.jobs.values()],
                 "rate_limits": {
                     key[:24]: asdict(bucket) for key, bucket in self.world.buckets.items()
                 },

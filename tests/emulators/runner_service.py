@@ -12,9 +12,12 @@ opens a session, polls it (the heartbeat that keeps the runner online) and delet
     PUT    /_emulator/actions/{owner}/{repo}/agents/{id} replace (--replace)
     DELETE /_emulator/actions/{owner}/{repo}/agents/{id} (remove-event credential only)
     POST   /_emulator/actions/oauth2/token               {client_id} -> {access_token}
-    POST   /_emulator/actions/{owner}/{repo}/sessions    -> {sessionId} (409 conflict)
-    POST   /_emulator/actions/{owner}/{repo}/sessions/{sid}/messages   the heartbeat/poll
+    POST   /_emulator/actions/{owner}/{repo}/sessions    -> {sessionId} (409 conflict,
+                                                         403 below the minimum version)
+    POST   /_emulator/actions/{owner}/{repo}/sessions/{sid}/messages   the heartbeat/poll:
+                                                         {message, job: {id, script} | null}
     DELETE /_emulator/actions/{owner}/{repo}/sessions/{sid}            offline now
+    POST   /_emulator/actions/{owner}/{repo}/jobs/{jid}  {result, exitCode, output}: job done
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ AGENT = re.compile(TENANT + r"/agents/(?P<id>[0-9]+)$")
 SESSIONS = re.compile(TENANT + r"/sessions$")
 SESSION = re.compile(TENANT + r"/sessions/(?P<sid>[0-9a-f]+)$")
 MESSAGES = re.compile(TENANT + r"/sessions/(?P<sid>[0-9a-f]+)/messages$")
+JOB = re.compile(TENANT + r"/jobs/(?P<jid>[0-9a-f]+)$")
 TENANT_LIFETIME = 3600.0
 ACCESS_LIFETIME = 3600.0
 
@@ -56,7 +60,7 @@ def handle(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
     try:
         return _dispatch(app, request)
     except StateError as exc:
-        return _fail(exc.status, "StateError", exc.message), "actions-service"
+        return _fail(exc.status, exc.type_key, exc.message), "actions-service"
 
 
 def _agent(app: GitHubApp, runner: Runner, base: str) -> dict[str, Any]:
@@ -103,6 +107,7 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
                 (SESSIONS, "sessions"),
                 (SESSION, "session"),
                 (MESSAGES, "messages"),
+                (JOB, "job"),
             )
             if (match := pattern.match(path))
         ),
@@ -131,13 +136,30 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
         )
     if name == "sessions" and method == "POST":
         body = request.json() or {}
-        session = state.open_session(
-            runner, str(body.get("sessionName", "RUNNER")), str(body.get("version", "unknown"))
-        )
+        try:
+            session = state.open_session(
+                runner, str(body.get("sessionName", "RUNNER")), str(body.get("version", "unknown"))
+            )
+        except StateError as exc:  # a conflict or a refused version, logged as what it is
+            return _fail(exc.status, exc.type_key, exc.message), "actions/session-create"
         return json_response(200, {"sessionId": session.id}), "actions/session-create"
     if name == "messages" and method == "POST":
         message = state.heartbeat(runner, match["sid"])
-        return json_response(200, {"message": message}), "actions/session-poll"
+        job = state.assign_job(runner)
+        offered = None if job is None else {"id": job.id, "script": job.script}
+        return json_response(200, {"message": message, "job": offered}), "actions/session-poll"
+    if name == "job" and method == "POST":
+        body = request.json() or {}
+        done = state.finish_job(
+            runner,
+            match["jid"],
+            str(body.get("result", "")),
+            body.get("exitCode"),
+            str(body.get("output", "")),
+        )
+        return json_response(
+            200, {"id": done.id, "status": done.status}
+        ), f"actions/job-{done.status}"
     if name == "session" and method == "DELETE":
         state.close_session(runner, match["sid"])
         return EmuResponse(204), "actions/session-delete"
@@ -196,6 +218,7 @@ def _agents(
     custom = [str(x["name"]) for x in labels if isinstance(x, dict) and x.get("type") == "user"]
     system = any(isinstance(x, dict) and x.get("type") == "system" for x in labels)
     client_id = secrets.token_hex(16)
+    state.check_version(str(body.get("version", "")))
     if method == "POST" and "id" not in match.groupdict():
         name = str(body.get("name", ""))
         if any(r.name.lower() == name.lower() for r in state.runners_of(repository)):

@@ -33,7 +33,7 @@ from tests.github.conftest import (
     Sleeps,
     write_app_credentials,
 )
-from tests.github.test_runner_emulator import LABELS, RunnerHost, wait_online
+from tests.github.runner_host import LABELS, TRAP, RunnerHost, wait_online
 
 CANARY = "ghs_CANARY0123456789abcdefghijklmnopqrstuv"
 
@@ -84,10 +84,10 @@ def _runner_flows(host: RunnerHost, emulator: GitHubEmulator, client: GitHubClie
         )
         assert configured.returncode == 0, configured.stderr
         out += [configured.stdout, configured.stderr]
-        run = host.start()
+        run = host.start(env=TRAP)
         wait_online(emulator, "canary-lane")
         run.terminate()
-        assert run.wait(timeout=15) == 0
+        assert run.wait(timeout=15) == 143  # run.sh with RUNNER_MANUALLY_TRAP_SIG
         out.append(run.stdout.read() if run.stdout else "")
         gone = host.config("remove", token=client.remove_token(REPO).token.get_secret_value())
         out += [gone.stdout, gone.stderr]

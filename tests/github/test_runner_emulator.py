@@ -11,129 +11,32 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from agent.github import GitHubClient
-from helper.redact import variants
 from tests.emulators.github_api import GitHubEmulator
-from tests.emulators.github_state import Runner as EmulatedRunner
 from tests.emulators.runner import listener
 from tests.github.conftest import REPO, RunnerUser
-
-LABELS = "self-hosted,launchplane,launchplane-managed,chris-testing,cm-website"
-WAIT = 15.0  # generous bound on real process start-up; never a fixed sleep
-
-
-@dataclass
-class RunnerHost:
-    """One runner directory and the user who runs it."""
-
-    root: Path
-    user: RunnerUser
-    emulator: GitHubEmulator
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG": "C.UTF-8",
-            "HOME": str(self.root),
-            "RUNNER_EMULATOR_HEARTBEAT_SECONDS": "0.05",
-            "RUNNER_EMULATOR_RETRY_SECONDS": "0.05",
-            "RUNNER_EMULATOR_RESTART_DELAY_SECONDS": "0",
-            "RUNNER_EMULATOR_SESSION_CONFLICT_SECONDS": "0",
-            **extra,
-        }
-
-    def config(
-        self, *args: str, token: str | None = None, **env: str
-    ) -> subprocess.CompletedProcess[str]:
-        extra = dict(env)
-        if token is not None:
-            extra["ACTIONS_RUNNER_INPUT_TOKEN"] = token
-        return subprocess.run(
-            self.user.argv(["./config.sh", *args]),
-            cwd=self.root,
-            env=self.env(**extra),
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-
-    def configure(
-        self, token: str, *args: str, name: str = "lane-1"
-    ) -> subprocess.CompletedProcess[str]:
-        return self.config(
-            "--unattended",
-            "--url",
-            f"{self.emulator.web_url}/{REPO}",
-            "--name",
-            name,
-            "--labels",
-            LABELS,
-            "--work",
-            "_work",
-            "--disableupdate",
-            *args,
-            token=token,
-        )
-
-    def start(self, command: str = "./run.sh", *args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            self.user.argv([command, *args]),
-            cwd=self.root,
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=WAIT)
-            if process.stdout is not None:
-                process.stdout.close()
+from tests.github.runner_host import (
+    LABELS,
+    TRAP,
+    WAIT,
+    RunnerHost,
+    emulated,
+    files_hold,
+    runner_host,
+    wait_online,
+)
 
 
 @pytest.fixture
 def host(
     runner_dir: Path, runner_user: RunnerUser, emulator: GitHubEmulator
 ) -> Iterator[RunnerHost]:
-    runner_host = RunnerHost(runner_dir, runner_user, emulator)
-    yield runner_host
-    runner_host.stop_all()
-
-
-def emulated(emulator: GitHubEmulator, name: str = "lane-1") -> EmulatedRunner | None:
-    return next((r for r in emulator.state.runners_of(REPO) if r.name == name), None)
-
-
-def wait_online(emulator: GitHubEmulator, name: str = "lane-1") -> None:
-    def online() -> bool:
-        runner = emulated(emulator, name)
-        return runner is not None and runner.session is not None
-
-    assert emulator.state.wait_for(online, WAIT), f"{name} never opened a session"
-
-
-def files_hold(root: Path, secret: str) -> list[str]:
-    forms = [form.encode() for form in variants(secret)]
-    return [
-        str(path)
-        for path in root.rglob("*")
-        if path.is_file() and any(form in path.read_bytes() for form in forms)
-    ]
+    with runner_host(runner_dir, runner_user, emulator) as made:
+        yield made
 
 
 def test_online_while_run_sh_lives_offline_after_it_is_killed(
@@ -169,7 +72,7 @@ def test_online_while_run_sh_lives_offline_after_it_is_killed(
     assert inventory.total_count == 1
     assert inventory.runners[0].status == "offline"  # registered, not yet running
 
-    run = host.start()
+    run = host.start(env=TRAP)
     wait_online(emulator)
     runner = client.runners_named(REPO, "lane-1").runners[0]
     assert runner.status == "online"
@@ -180,7 +83,7 @@ def test_online_while_run_sh_lives_offline_after_it_is_killed(
     assert client.get_runner(REPO, runner.id).status == "online"
 
     run.send_signal(signal.SIGTERM)  # what systemd sends to stop the unit
-    assert run.wait(timeout=WAIT) == 0
+    assert run.wait(timeout=WAIT) == 143  # the trapped run.sh: 128 + SIGTERM
     assert client.runners_named(REPO, "lane-1").runners[0].status == "offline"
 
     run = host.start()
@@ -327,10 +230,23 @@ def test_expired_or_wrong_token_is_refused(
     assert emulator.state.runners_of(REPO) == []
 
 
-def test_unknown_arguments_are_refused(host: RunnerHost) -> None:
-    refused = host.config("--unattended", "--frobnicate")
-    assert refused.returncode == 1
-    assert "Unrecognized command-line input arguments: '--frobnicate'" in refused.stderr
+def test_unknown_arguments_are_a_warning_not_an_error(
+    host: RunnerHost, emulator: GitHubEmulator, client: GitHubClient
+) -> None:
+    token = client.registration_token(REPO).token.get_secret_value()
+    done = host.configure(token, "--frobnicate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "Unrecognized command-line input arguments for command configure: '--frobnicate'"
+        in done.stderr
+    )
+    run = host.start("./run.sh", "--startuptype", "service", "--unheard-of", env=TRAP)
+    wait_online(emulator)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=WAIT) == 143
+    output = run.stdout.read() if run.stdout else ""
+    assert "command run: '--unheard-of'" in output
+    assert "startuptype" not in output
 
 
 def test_run_sh_exits_when_the_runner_is_deleted_on_the_server(
@@ -366,7 +282,7 @@ def test_listener_exit_codes(
     assert not_configured.wait(timeout=WAIT) == listener.TERMINATED
 
     assert host.configure(client.registration_token(REPO).token.get_secret_value()).returncode == 0
-    first = host.start()
+    first = host.start(env=TRAP)
     wait_online(emulator)
     second = host.start("/usr/bin/python3", "-I", "./bin/Runner.Listener", "run")
     assert second.wait(timeout=WAIT) == listener.SESSION_CONFLICT
@@ -387,7 +303,7 @@ def test_listener_exit_codes(
     assert emulator.state.wait_for(relaunched, WAIT)
     assert first.poll() is None  # run.sh relaunched the listener instead of exiting
     first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=WAIT) == 0
+    assert first.wait(timeout=WAIT) == 143
     output = first.stdout.read() if first.stdout else ""
     assert "retryable error, re-launch runner" in output
     assert "Restarting runner..." in output

@@ -5,13 +5,18 @@ Follows the real runner where the product can see it: flags and `ACTIONS_RUNNER_
 environment inputs (read, masked and removed from the environment), the refusal of an
 already-configured directory, `.runner` (camelCase JSON with a UTF-8 BOM), `.credentials`,
 `.credentials_rsaparams` (0600), the registration flow from `--url`, sessions that keep the
-runner online, and the listener's exit codes:
+runner online, jobs (run, reported, cancelled on shutdown), and the listener's exit codes:
 
-    0 success   1 terminated error   2 retryable error   3 updating   5 session conflict
+    0 success (and after SIGINT)   1 terminated error   2 retryable error   3 updating
+    5 session conflict   143 after SIGTERM (the .NET runtime's default for a handled SIGTERM)
+
+Unknown arguments are warned about, not fatal. SIGINT and SIGTERM stop taking jobs, cancel
+a running one (SIGINT to its process group, SIGTERM after 7.5 s, SIGKILL 2.5 s later),
+report it cancelled and delete the session, as Runner.Listener does.
 
 Emulator knobs (environment; defaults in brackets): RUNNER_EMULATOR_HEARTBEAT_SECONDS [1],
-RUNNER_EMULATOR_RETRY_SECONDS [5], RUNNER_EMULATOR_SESSION_CONFLICT_SECONDS [240],
-RUNNER_EMULATOR_HTTP_TIMEOUT [10].
+RUNNER_EMULATOR_RETRY_SECONDS [5], RUNNER_EMULATOR_SESSION_RETRY_SECONDS [30],
+RUNNER_EMULATOR_SESSION_CONFLICT_SECONDS [240], RUNNER_EMULATOR_HTTP_TIMEOUT [10].
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -37,9 +44,21 @@ from urllib.parse import quote, urlsplit, urlunsplit
 VERSION = "2.329.0"
 COMMIT = "0000000000000000000000000000000000000000"
 SUCCESS, TERMINATED, RETRYABLE, UPDATING, RUN_ONCE_UPDATING, SESSION_CONFLICT = 0, 1, 2, 3, 4, 5
+SIGTERM_EXIT = 128 + signal.SIGTERM
 ENV_PREFIX = "ACTIONS_RUNNER_INPUT_"
 COMMANDS = ("configure", "remove", "run", "warmup")
-ARGS = ("auth", "labels", "name", "runnergroup", "token", "url", "work", "pat", "jitconfig")
+ARGS = (
+    "auth",
+    "labels",
+    "name",
+    "runnergroup",
+    "token",
+    "url",
+    "work",
+    "pat",
+    "jitconfig",
+    "startuptype",
+)
 FLAGS = (
     "check",
     "commit",
@@ -373,20 +392,21 @@ def register_agent(
         "osDescription": f"Linux {os.uname().release}",
         "publicKey": {"exponent": keys["exponent"], "modulus": keys["modulus"]},
     }
-    if existing:
-        console.line("A runner exists with the same name")
-        if not command.flag("replace"):
-            layout.rsaparams.unlink(missing_ok=True)
-            raise Failure(f"A runner exists with the same name {name}.")
-        agent = http("PUT", f"{base}/agents/{existing[0]['id']}", body=body, authorization=auth)
-        console.ok("Successfully replaced the runner")
-    else:
-        try:
+    try:
+        if existing:
+            console.line("A runner exists with the same name")
+            if not command.flag("replace"):
+                layout.rsaparams.unlink(missing_ok=True)
+                raise Failure(f"A runner exists with the same name {name}.")
+            agent = http("PUT", f"{base}/agents/{existing[0]['id']}", body=body, authorization=auth)
+            console.ok("Successfully replaced the runner")
+        else:
             agent = http("POST", f"{base}/agents", body=body, authorization=auth)
-        except HttpError as exc:
-            layout.rsaparams.unlink(missing_ok=True)
-            raise Failure(f"Failed to add the runner: HTTP {exc.status}") from None
-        console.ok("Runner successfully added")
+            console.ok("Runner successfully added")
+    except HttpError as exc:
+        layout.rsaparams.unlink(missing_ok=True)
+        said = exc.body.get("message") if isinstance(exc.body, dict) else None
+        raise Failure(f"Failed to add the runner: {said or f'HTTP {exc.status}'}") from None
     return dict(agent)
 
 
@@ -518,6 +538,38 @@ def _seconds(name: str, default: float) -> float:
         return default
 
 
+class Job:
+    """A job's script run like a step of Runner.Worker: its own process group, output kept."""
+
+    def __init__(self, job_id: str, script: str, work: Path) -> None:
+        self.id = job_id
+        self.output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in result()
+        work.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["/bin/sh", "-c", script],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def cancel(self) -> None:
+        """SIGINT to the job's process group, SIGTERM after 7.5 s, SIGKILL 2.5 s later."""
+        for signum, grace in ((signal.SIGINT, 7.5), (signal.SIGTERM, 2.5), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace)
+                return
+
+    def result(self, result: str) -> dict[str, Any]:
+        self.output.seek(0)
+        text = self.output.read(65536).decode("utf-8", "replace")
+        self.output.close()
+        return {"result": result, "exitCode": self.process.returncode, "output": text}
+
+
 class Listener:
     """A session with the service, kept alive by polling until stopped or told to go."""
 
@@ -530,9 +582,13 @@ class Listener:
         self.base = str(self.settings["serverUrl"]).rstrip("/")
         self.heartbeat = _seconds("RUNNER_EMULATOR_HEARTBEAT_SECONDS", 1.0)
         self.retry = _seconds("RUNNER_EMULATOR_RETRY_SECONDS", 5.0)
+        # MessageListener.cs: a conflict is retried every 30 s; the n-th conflict (n >= 2)
+        # ends the listener with 5 once n * 30 s reaches 4 minutes.
+        self.session_retry = _seconds("RUNNER_EMULATOR_SESSION_RETRY_SECONDS", 30.0)
         self.conflict_limit = _seconds("RUNNER_EMULATOR_SESSION_CONFLICT_SECONDS", 240.0)
         self.session: str | None = None
         self.access: str | None = None
+        self.job: Job | None = None
 
     def _auth(self) -> str:
         if self.access is None:
@@ -556,37 +612,43 @@ class Listener:
                 self.stop.wait(self.retry)
         return None
 
+    def _open(self) -> Any:
+        return http(
+            "POST",
+            f"{self.base}/sessions",
+            body={
+                "agentId": self.settings["agentId"],
+                "sessionName": socket.gethostname() or "RUNNER",
+                "version": VERSION,
+            },
+            authorization=self._auth(),
+        )
+
     def create_session(self) -> int | None:
-        waited = 0.0
+        conflicts = 0
         while not self.stop.is_set():
             try:
-                answer = self._retrying(
-                    lambda: http(
-                        "POST",
-                        f"{self.base}/sessions",
-                        body={
-                            "agentId": self.settings["agentId"],
-                            "sessionName": socket.gethostname() or "RUNNER",
-                            "version": VERSION,
-                        },
-                        authorization=self._auth(),
-                    ),
-                    "create session",
-                )
+                answer = self._retrying(self._open, "create session")
             except HttpError as exc:
                 if exc.status == 409:
                     self.console.error("A session for this runner already exists.")
-                    if waited >= self.conflict_limit:
+                    conflicts += 1
+                    if conflicts > 1 and conflicts * self.session_retry >= self.conflict_limit:
+                        self.console.error(
+                            "Failed to create session. Stop retry on SessionConflictException "
+                            f"after retried for {self.conflict_limit:g} seconds."
+                        )
                         return SESSION_CONFLICT
-                    self.stop.wait(self.retry)
-                    waited += max(self.retry, 0.001)
+                    self.stop.wait(self.session_retry)
                     continue
                 if exc.status == 404:
                     self.console.error(
                         "The runner no longer exists on the server. Please reconfigure the runner."
                     )
                     return TERMINATED
-                raise
+                message = exc.body.get("message") if isinstance(exc.body, dict) else None
+                self.console.error(f"Failed to create session. {message or f'HTTP {exc.status}'}")
+                return TERMINATED
             if answer is None:
                 return None
             self.session = str(answer["sessionId"])
@@ -604,6 +666,31 @@ class Listener:
             )
         self.session = None
 
+    def _report(self, job: Job, result: str) -> None:
+        body = job.result(result)
+        self.console.line(f"{_now()}: Job {job.id} completed with result: {result}")
+        with contextlib.suppress(HttpError, OSError):
+            http("POST", f"{self.base}/jobs/{job.id}", body=body, authorization=self._auth())
+
+    def _job_step(self, answer: Any) -> None:
+        """Start an offered job when idle; report the running one once it has ended."""
+        job = (answer or {}).get("job")
+        if isinstance(job, dict) and self.job is None:
+            self.console.line(f"{_now()}: Running job: {job['id']}")
+            work = self.layout.root / str(self.settings.get("workFolder", "_work"))
+            self.job = Job(str(job["id"]), str(job["script"]), work)
+        if self.job is not None and self.job.process.poll() is not None:
+            self._report(self.job, "succeeded" if self.job.process.returncode == 0 else "failed")
+            self.job = None
+
+    def _poll(self) -> Any:
+        return http(
+            "POST",
+            f"{self.base}/sessions/{self.session}/messages",
+            body={},
+            authorization=self._auth(),
+        )
+
     def run(self) -> int:
         ended = self.create_session()
         if ended is not None:
@@ -614,17 +701,20 @@ class Listener:
         self.console.line()
         self.console.line(f"Current runner version: '{VERSION}'")
         self.console.line(f"{_now()}: Listening for Jobs")
+        try:
+            return self._listen()
+        finally:
+            if self.job is not None:  # the shutdown cancels the running job first
+                self.console.line(f"{_now()}: Cancelling job {self.job.id}: runner shutdown")
+                self.job.cancel()
+                self._report(self.job, "cancelled")
+                self.job = None
+            self.delete_session()
+
+    def _listen(self) -> int:
         while not self.stop.is_set():
             try:
-                answer = self._retrying(
-                    lambda: http(
-                        "POST",
-                        f"{self.base}/sessions/{self.session}/messages",
-                        body={},
-                        authorization=self._auth(),
-                    ),
-                    "get next message",
-                )
+                answer = self._retrying(self._poll, "get next message")
             except HttpError as exc:
                 if exc.status == 404 and _type_key(exc) == "TaskAgentSessionExpiredException":
                     ended = self.create_session()
@@ -637,20 +727,18 @@ class Listener:
                     )
                     return TERMINATED
                 raise
+            self._job_step(answer)
             message = (answer or {}).get("message")
-            if message == "restart":
+            if message == "restart" and self.job is None:
                 self.console.line("Runner configuration refreshed, restarting.")
-                self.delete_session()
                 return RETRYABLE
-            if message == "update":
+            if message == "update" and self.job is None:
                 if self.settings.get("disableUpdate"):
                     self.console.line("Runner update skipped: --disableupdate is set.")
                 else:
                     self.console.line("Runner update in progress, do not shutdown runner.")
-                    self.delete_session()
                     return UPDATING
             self.stop.wait(self.heartbeat)
-        self.delete_session()
         self.console.line("Exiting...")
         return SUCCESS
 
@@ -660,14 +748,19 @@ def run(command: Command, layout: Layout, console: Console) -> int:
     if not layout.configured():
         raise Failure("Runner is not configured.")
     stop = threading.Event()
+    received: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        del signum, frame
+        del frame
+        received.append(signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return Listener(layout, console, stop).run()
+    code = Listener(layout, console, stop).run()
+    # Ctrl-C (SIGINT) ends RunAsync normally (0); after SIGTERM the .NET runtime's exit
+    # status is 143 unless the program sets another (dotnet/coreclr#21300).
+    return SIGTERM_EXIT if code == SUCCESS and signal.SIGTERM in received else code
 
 
 # --- entry ----------------------------------------------------------------------------------
@@ -680,12 +773,16 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
     console = Console(command)
     root = Path(os.environ.get("RUNNER_EMULATOR_ROOT") or Path(__file__).resolve().parent.parent)
     layout = Layout(root)
-    if command.unknown:
-        console.error(
-            f"Unrecognized command-line input arguments: '{', '.join(command.unknown)}'. "
-            "For usage refer to: ./config.sh --help or ./run.sh --help"
+    if command.unknown:  # Program.cs: a warning, then the command runs all the same
+        unknown = ", ".join(command.unknown)
+        where = (
+            f"Unrecognized command-line input arguments for command {command.commands[0]}"
+            if command.commands
+            else "This command does not recognize the command-line input arguments"
         )
-        return TERMINATED
+        console.error(
+            f"{where}: '{unknown}'. For usage refer to: .\\config.cmd --help or ./config.sh --help"
+        )
     if command.flag("version"):
         console.line(VERSION)
         return SUCCESS
