@@ -124,7 +124,7 @@ def test_helper_has_no_capabilities_and_no_network() -> None:
 def test_runner_template_restarts_and_cannot_start_without_its_dropin() -> None:
     lines = unit_lines("launchplane-runner@.service")
     assert lines >= {
-        "Type=simple",
+        "Type=exec",
         "Restart=always",
         "KillMode=mixed",
         "KillSignal=SIGTERM",
