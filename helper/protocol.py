@@ -2,8 +2,9 @@
 
 One connection carries exactly one request frame and one response frame. A frame is a
 4-byte big-endian length followed by that many bytes of UTF-8 JSON (1..65536 bytes).
-This module is the contract the agent imports; it has no side effects beyond registering
-request tokens with the process-wide redactor.
+This module is the contract the agent imports; it has no side effects. A request's token
+is masked only in that request's own answer: the helper gives every request its own
+`Redactor`, so nothing a peer sends changes how another request is rendered.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from helper.errors import (
     UnknownVerb,
 )
 from helper.identifiers import Finding, lane_name_findings
-from helper.redact import REDACTOR
+from helper.redact import REDACTOR, Redactor
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024
@@ -109,7 +110,6 @@ class Request(_Strict):
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             secret = value.get_secret_value()
-            REDACTOR.register(secret)
             if not TOKEN_RE.fullmatch(secret):
                 raise ValueError("token must be 16-1024 printable ASCII characters")
         return value
@@ -165,15 +165,15 @@ class Response(_Strict):
         return self
 
 
-def error_body(exc: HelperError) -> ErrorBody:
+def error_body(exc: HelperError, redactor: Redactor = REDACTOR) -> ErrorBody:
     """The wire form of a deliberate error (its message is redacted)."""
     findings: tuple[Finding, ...] = getattr(exc, "findings", ())
     return ErrorBody(
         code=exc.code,
-        message=REDACTOR.redact(str(exc)),
+        message=redactor.redact(str(exc)),
         reason=getattr(exc, "reason", None),
         findings=tuple(
-            FindingBody(code=f.code, field=f.field, message=REDACTOR.redact(f.message))
+            FindingBody(code=f.code, field=f.field, message=redactor.redact(f.message))
             for f in findings
         ),
     )
@@ -255,19 +255,23 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_request(payload: bytes) -> Request:
-    """Parse and validate one frame body. Every failure is a ProtocolError subclass."""
+def decode_request(payload: bytes, redactor: Redactor | None = None) -> Request:
+    """Parse and validate one frame body. Every failure is a ProtocolError subclass.
+
+    A string `token` is registered with `redactor` (the request's own; a throwaway one when
+    none is given) before anything can echo it; never with the process-wide REDACTOR."""
+    redactor = Redactor() if redactor is None else redactor
     obj = decode_json_object(payload)
     token = obj.get("token")
-    if isinstance(token, str) and TOKEN_RE.fullmatch(token):
-        REDACTOR.register(token)  # before anything can echo it
+    if isinstance(token, str):
+        redactor.register(token)
     verb = obj.get("verb")
     if isinstance(verb, str) and verb not in VERBS:
         raise UnknownVerb(f"unknown verb; known verbs: {', '.join(VERBS)}")
     try:
         return Request.model_validate(obj)
     except ValidationError as exc:
-        raise RequestInvalid(REDACTOR.redact(_describe(exc))) from None
+        raise RequestInvalid(redactor.redact(_describe(exc))) from None
 
 
 def parse_frame(frame: bytes) -> Request:
@@ -296,9 +300,14 @@ def encode_request(request: Request) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def encode_response(response: Response) -> bytes:
+def redact_response(response: Response, redactor: Redactor) -> Response:
+    """A copy of `response` with every string (keys included) passed through `redactor`."""
+    return Response.model_validate(redactor.redact_obj(response.model_dump(mode="json")))
+
+
+def encode_response(response: Response, redactor: Redactor = REDACTOR) -> bytes:
     """Redacted JSON of a response; too large a response becomes an `internal` error."""
-    data = REDACTOR.redact_obj(response.model_dump(mode="json"))
+    data = redactor.redact_obj(response.model_dump(mode="json"))
     body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     if len(body) > MAX_FRAME:
         small = Response(
@@ -308,7 +317,7 @@ def encode_response(response: Response) -> bytes:
             dry_run=response.dry_run,
             error=ErrorBody(code="internal", message="response too large"),
         )
-        return encode_response(small)
+        return encode_response(small, redactor)
     return body
 
 
