@@ -349,6 +349,32 @@ def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
     return bytes(buf)
 
 
+def _connect(socket_path: str, deadline: float) -> socket.socket:
+    """A connected socket. A full listen backlog (EAGAIN: the helper is busy) is retried,
+    backing off up to 0.25 s, until `deadline`; any other failure is final."""
+    pause = 0.01
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            sock.connect(socket_path)
+        except BlockingIOError as exc:
+            sock.close()
+            if time.monotonic() + pause >= deadline:
+                raise HelperUnreachable(
+                    f"the helper at {socket_path} stayed busy: {exc.__class__.__name__}"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        except OSError as exc:
+            sock.close()
+            raise HelperUnreachable(
+                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
+            ) from None
+        else:
+            return sock
+
+
 def call(socket_path: str, request: Request, timeout: float) -> Response:
     """Send one request and return the helper's Response (which may say ok=False).
 
@@ -357,14 +383,7 @@ def call(socket_path: str, request: Request, timeout: float) -> Response:
     """
     deadline = time.monotonic() + timeout
     frame = encode_frame(encode_request(request))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(socket_path)
-        except OSError as exc:
-            raise HelperUnreachable(
-                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
-            ) from None
+    with _connect(socket_path, deadline) as sock:
         with contextlib.suppress(OSError):
             # A refused peer is answered before its frame is read: the write may break,
             # the refusal is still there to read.
