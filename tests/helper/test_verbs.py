@@ -16,9 +16,11 @@ from helper.identifiers import unit_name_for
 from helper.lanes import load_lanes, parse_lanes
 from helper.protocol import VERBS, Response
 from tests.helper.conftest import (
+    AGENT_UID,
     CANARY,
     FAKE_CONFIG_SH,
     LANE,
+    SERVICE_UID,
     World,
     lanes_toml,
     out,
@@ -276,6 +278,33 @@ def test_install_runner_verifies_the_cached_archive(world: World) -> None:
         "archive_missing",
     )
     assert world.systemd.transients == []
+
+
+def test_the_cache_path_is_walked_without_following_any_symlink(world: World) -> None:
+    """Issue 13 item 6: a symlink in a parent of the archive, not only in its last component,
+    is refused, and so are a cache and an archive another user could have written."""
+    world.make_lane_dir(installed=False)
+    sha = world.cache_archive(fake_config_tarball())
+    real = world.tmp / "elsewhere"
+    world.cache.rename(real)
+    world.cache.symlink_to(real)  # <cache> -> a directory the agent does not own
+    code, _ = error(world.ask("install-runner", dry_run=False, archive_sha256=sha))
+    assert code == "lane_refused"
+    world.cache.unlink()
+    real.rename(world.cache)
+    world.cache.chmod(0o777)  # anyone could swap the archive
+    assert error(world.ask("install-runner", dry_run=False, archive_sha256=sha))[0] == (
+        "lane_refused"
+    )
+    world.cache.chmod(0o755)
+    os.chown(world.cache / f"{sha}.tar.gz", SERVICE_UID, SERVICE_UID)  # a runner's file
+    assert error(world.ask("install-runner", dry_run=False, archive_sha256=sha)) == (
+        "conflict",
+        "archive_missing",
+    )
+    os.chown(world.cache / f"{sha}.tar.gz", AGENT_UID, AGENT_UID)  # the agent's: fine
+    assert world.ask("install-runner", dry_run=False, archive_sha256=sha).ok
+    assert len(world.systemd.transients) == 1
 
 
 def evil_member(name: str, kind: bytes, link: str = "") -> tarfile.TarInfo:
