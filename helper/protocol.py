@@ -65,7 +65,9 @@ Verb = Literal[
     "remove-runner-directory",
 ]
 VERBS: tuple[str, ...] = get_args(Verb)
-TOKEN_VERBS = frozenset({"register-runner", "unregister-runner"})
+# Only registration takes a token: removal deletes the registration through the REST API
+# (the agent), then `unregister-runner` clears the local files; no remove token reaches a host.
+TOKEN_VERBS = frozenset({"register-runner"})
 ARCHIVE_VERBS = frozenset({"install-runner"})
 
 # Printable ASCII without space, quote or backslash: GitHub registration/remove tokens are
@@ -79,7 +81,7 @@ class _Strict(BaseModel):
 
 
 class Request(_Strict):
-    """One request. `token` only for register/unregister-runner, `archive_sha256` only for
+    """One request. `token` only for register-runner, `archive_sha256` only for
     install-runner; both are required there. The token is never serialised by pydantic."""
 
     version: StrictInt

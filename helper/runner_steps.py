@@ -2,7 +2,7 @@
 
     runner_steps.py extract    REGISTRATION_ROOT LANE SHA256   (tarball on stdin)
     runner_steps.py register   RUNNER_DIR URL NAME LABELS      (token on stdin)
-    runner_steps.py unregister RUNNER_DIR                      (token on stdin)
+    runner_steps.py unregister RUNNER_DIR                      (no token: local cleanup)
 
 The helper starts these as transient units with a fixed argv derived from lanes.toml;
 secrets arrive on stdin only and reach config.sh only as ACTIONS_RUNNER_INPUT_TOKEN.
@@ -238,18 +238,30 @@ def register(runner_dir: str, url: str, name: str, labels: str, stdin: IO[bytes]
     return _exec_config(runner_dir, args, token)
 
 
-def unregister(runner_dir: str, stdin: IO[bytes]) -> int:
+def unregister(runner_dir: str) -> int:
+    """Forget the registration locally: delete the files config.sh wrote (never following a
+    link; a directory in their place is refused). GitHub's side was deleted by the agent
+    through the REST API, so no remove token and no runner code is involved."""
     if not PATH_RE.fullmatch(runner_dir):
         return EXIT_USAGE
-    token = _read_token(stdin)
-    if token is None:
-        say("no valid token on stdin")
-        return EXIT_USAGE
-    problem = _config_sh(runner_dir)
-    if problem is not None:
-        return problem
-    say(f"removing the registration in {runner_dir}")
-    return _exec_config(runner_dir, ["remove", "--unattended"], token)
+    try:
+        dir_fd = os.open(runner_dir, DIR_FLAGS)
+    except OSError as exc:
+        say(f"cannot open {runner_dir} as a directory (symlink?): {exc.strerror}")
+        return EXIT_UNSAFE
+    try:
+        for name in sorted(FORBIDDEN_MEMBERS):
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                say(f"{name} is a directory: not removed")
+                return EXIT_UNSAFE
+            say(f"removed {name}")
+    finally:
+        os.close(dir_fd)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -260,7 +272,7 @@ def main(argv: list[str]) -> int:
         case ["register", runner_dir, url, name, labels]:
             return register(runner_dir, url, name, labels, stdin)
         case ["unregister", runner_dir]:
-            return unregister(runner_dir, stdin)
+            return unregister(runner_dir)
         case _:
             say("usage: extract ROOT LANE SHA256 | register DIR URL NAME LABELS | unregister DIR")
             return EXIT_USAGE

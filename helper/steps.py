@@ -84,12 +84,13 @@ def register_spec(
 
 
 def unregister_spec(lane: RunnerLaneMaintainerDesiredState, config: HelperConfig) -> TransientSpec:
-    """config.sh remove; the token arrives on stdin."""
+    """Delete the local registration files; no token, no network, no runner code."""
     return runner_user_spec(
         "unregister",
         lane,
         config,
-        description="unregister runner",
+        description="forget the local registration",
         argv=_argv(config, "unregister", lane.runner_directory),
         directory=lane.runner_directory,
+        private_network=True,
     )

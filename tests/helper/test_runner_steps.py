@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import subprocess
 import sys
 import tarfile
@@ -92,12 +93,21 @@ def test_register_refuses_a_symlinked_config_sh(runner_dir: Path, tmp_path: Path
     assert done.returncode == runner_steps.EXIT_UNSAFE
 
 
-def test_unregister_runs_config_sh_remove(runner_dir: Path) -> None:
-    (runner_dir / ".runner").write_text("{}")
+def test_unregister_forgets_the_registration_without_running_runner_code(
+    runner_dir: Path, tmp_path: Path
+) -> None:
+    state = (".runner", ".credentials", ".credentials_rsaparams", ".env", ".path")
+    for name in state:
+        (runner_dir / name).write_text("{}")
+    (tmp_path / "keep").write_text("x")
+    (runner_dir / ".env").unlink()
+    (runner_dir / ".env").symlink_to(tmp_path / "keep")  # removed, never followed
     done = step("unregister", str(runner_dir), stdin=CANARY.encode())
     assert done.returncode == 0
-    assert (runner_dir / "config-calls.log").read_text().startswith("argv:remove --unattended\n")
-    assert not (runner_dir / ".runner").exists()
+    assert not (runner_dir / "config-calls.log").exists()  # config.sh did not run
+    assert not any(os.path.lexists(runner_dir / name) for name in state)
+    assert (tmp_path / "keep").read_text() == "x"
+    assert (runner_dir / "config.sh").exists()
 
 
 def test_unknown_steps_are_refused() -> None:

@@ -18,10 +18,12 @@ from tests.systemd.installed import (
     RUNNER_DIR,
     InstalledHost,
 )
+from tests.systemd.waiting import wait_for
 
 pytestmark = pytest.mark.systemd
 
 SOCKET_PATH = "/run/launchplane/helper.sock"
+SOCKET_UNIT = "launchplane-helper.socket"
 INTRUDER = "lp-test-intruder"
 
 # As the agent: `serial N` requests one after another, `parallel N` at once, or `idle N M`:
@@ -105,7 +107,9 @@ def drive_agent(box: Sandbox, *args: str) -> dict[str, Any]:
 
 
 def audit_lines(box: Sandbox) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in box.read_file(HELPER_AUDIT_LOG).splitlines()]
+    """The helper's audit log; none yet (a fresh container) is no line."""
+    text = box.exec("cat", "--", HELPER_AUDIT_LOG, check=False).stdout
+    return [json.loads(line) for line in text.splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +272,48 @@ def test_a_live_step_unit_is_exposed_at_most_3_0(installed: InstalledHost, step:
     finally:
         box.systemctl("stop", unit, check=False)
         box.systemctl("reset-failed", unit, check=False)
+
+
+# --- start limits ----------------------------------------------------------------------------
+
+CRASH_DROPIN = "/run/systemd/system/launchplane-helper.service.d/60-crash.conf"
+AGENT_STANDIN = "/run/systemd/system/launchplane-agent.service.d/60-test.conf"
+
+
+def test_a_crash_looping_helper_hits_its_limit_and_recovers_by_itself(
+    installed: InstalledHost,
+) -> None:
+    """A helper that dies on every start fails the socket at its start limit (requests fail
+    closed); once it is healthy again, the next agent pass (here: the start the timer makes,
+    of an agent whose pass is /bin/true) brings the socket back through Requires=, and the
+    helper answers again. Nobody runs reset-failed."""
+    box = installed.sandbox
+    box.systemctl("stop", "launchplane-helper.service", check=False)
+    box.write_file(CRASH_DROPIN, "[Service]\nExecStart=\nExecStart=/bin/false\n")
+    box.write_file(AGENT_STANDIN, "[Service]\nExecStart=\nExecStart=/bin/true\n")
+    box.systemctl("daemon-reload")
+    try:
+        assert installed.helper.call("status", timeout=10).get("unreachable")
+        wait_for(
+            lambda: box.show(SOCKET_UNIT, "ActiveState")["ActiveState"] == "failed",
+            timeout=60,
+            interval=0.5,
+            what="the socket to fail at the helper's start limit",
+        )
+        result = box.show(SOCKET_UNIT, "Result")["Result"]
+        assert result in {"service-start-limit-hit", "trigger-limit-hit"}, result
+        assert "FileNotFoundError" in installed.helper.call("status")["unreachable"]
+    finally:
+        box.exec("rm", "-f", CRASH_DROPIN)
+        box.systemctl("daemon-reload")
+
+    def pass_and_status() -> bool:
+        box.systemctl("start", "launchplane-agent.service", check=False)  # what the timer does
+        return installed.helper.call("status", timeout=10).get("ok") is True
+
+    try:
+        wait_for(pass_and_status, timeout=120, interval=3, what="the helper to answer again")
+    finally:
+        box.exec("rm", "-f", AGENT_STANDIN)
+        box.systemctl("daemon-reload")
+    assert box.show(SOCKET_UNIT, "ActiveState")["ActiveState"] == "active"
