@@ -160,7 +160,13 @@ class Handler:
             try:
                 async with self.systemd() as systemd:
                     ctx = VerbContext(
-                        request, lane, declared.policy, self.config, systemd, self.users
+                        request,
+                        lane,
+                        declared.policy,
+                        self.config,
+                        systemd,
+                        self.users,
+                        tuple(declared.lanes),
                     )
                     result = await REGISTRY[request.verb].run(ctx)
             finally:

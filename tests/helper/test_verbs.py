@@ -18,10 +18,10 @@ from helper.protocol import VERBS, Response
 from tests.helper.conftest import (
     AGENT_UID,
     CANARY,
-    FAKE_CONFIG_SH,
     LANE,
     SERVICE_UID,
     World,
+    fake_config_tarball,
     lanes_toml,
     out,
     runner_tarball,
@@ -62,16 +62,6 @@ def supervised(world: World) -> None:
     assert world.ask("install-or-update-unit", dry_run=False).ok
     assert world.ask("enable-now", dry_run=False).ok
     world.systemd.calls.clear()
-
-
-def fake_config_tarball() -> bytes:
-    return runner_tarball(
-        {
-            "./config.sh": FAKE_CONFIG_SH.encode(),
-            "./run.sh": b"#!/bin/sh\nexit 0\n",
-            "./bin/Runner.Listener": b"\x7fELF",
-        }
-    )
 
 
 @pytest.mark.parametrize("verb", [v for v in VERBS if v != "status"])
@@ -390,3 +380,36 @@ def test_install_passes_the_archive_as_stdin_to_a_network_less_step(world: World
 def test_the_rendered_dropin_is_what_systemd_gets(world: World) -> None:
     supervised(world)
     assert world.dropin.read_text() == render_dropin(load_lanes(world.lanes_file).lanes[0])
+
+
+def test_register_waits_until_no_lane_of_the_service_user_runs(world: World) -> None:
+    """Same-uid processes can read a step's environment and stdin through /proc: while
+    another lane of the same service user runs, registration is refused."""
+    other = "other-lane"
+    text = lanes_toml(str(world.root))
+    block = text[text.index("[[lanes]]") :].replace(f'"{LANE}"', f'"{other}"', 1)
+    world.lanes_file.write_text(text + "\n" + block)
+    world.make_lane_dir()
+    world.systemd.set_state(unit_name_for(other), active_state="active", sub_state="running")
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "service_user_busy",
+    )
+    assert world.systemd.transients == []
+    world.systemd.set_state(unit_name_for(other), active_state="inactive", sub_state="dead")
+    assert world.ask("register-runner", dry_run=False, token=CANARY).ok
+
+
+def test_register_needs_the_record_of_a_verified_archive(world: World) -> None:
+    world.make_lane_dir()
+    (world.lane_dir / ".launchplane-archive").write_text("ab" * 32 + "\n")  # not cached
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "archive_missing",
+    )
+    (world.lane_dir / ".launchplane-archive").unlink()
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "runner_not_installed",
+    )
+    assert world.systemd.transients == []
