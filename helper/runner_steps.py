@@ -322,7 +322,7 @@ def unregister(runner_dir: str) -> int:
         say(f"cannot open {runner_dir} as a directory (symlink?): {exc.strerror}")
         return EXIT_UNSAFE
     try:
-        for name in sorted(FORBIDDEN_MEMBERS):
+        for name in STATE_FILES:  # the archive record stays: a later register needs it
             try:
                 os.unlink(name, dir_fd=dir_fd)
             except FileNotFoundError:

@@ -146,6 +146,7 @@ def test_unregister_forgets_the_registration_without_running_runner_code(
     runner_dir: Path, tmp_path: Path
 ) -> None:
     state = (".runner", ".credentials", ".credentials_rsaparams", ".env", ".path")
+    (runner_dir / ".launchplane-archive").write_text("ab" * 32 + "\n")
     for name in state:
         (runner_dir / name).write_text("{}")
     (tmp_path / "keep").write_text("x")
@@ -157,6 +158,7 @@ def test_unregister_forgets_the_registration_without_running_runner_code(
     assert not any(os.path.lexists(runner_dir / name) for name in state)
     assert (tmp_path / "keep").read_text() == "x"
     assert (runner_dir / "config.sh").exists()
+    assert (runner_dir / ".launchplane-archive").exists()  # the next register needs it
 
 
 def test_unknown_steps_are_refused() -> None:

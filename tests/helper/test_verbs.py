@@ -104,6 +104,8 @@ def test_the_whole_lifecycle(world: World) -> None:
         ("stop", {}),
         ("disable", {}),
         ("unregister-runner", {}),
+        ("register-runner", {"token": CANARY}),  # again: the archive record survived
+        ("unregister-runner", {}),
         ("remove-unit", {}),
         ("daemon-reload", {}),
     ]

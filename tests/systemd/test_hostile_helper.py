@@ -226,7 +226,7 @@ from helper.systemd import DbusSystemd, transient_properties
 declared = load_lanes("/etc/launchplane/lanes.toml")
 lane = declared.lanes_named(sys.argv[2])[0]
 if sys.argv[1] == "register":
-    spec = register_spec(lane, declared.policy, HelperConfig())
+    spec = register_spec(lane, declared.policy, HelperConfig(), "0" * 64)
 else:
     spec = extract_spec(lane, "0" * 64, HelperConfig())
 root = lane.registration_root
