@@ -102,7 +102,6 @@ def test_a_job_cannot_reach_another_lanes_files_or_launchplanes(
     running_lane: InstalledHost,
 ) -> None:
     box = running_lane.sandbox
-    print(job(box, f"cat /proc/self/mountinfo | grep -e srv -e launchplane; ls -la {RUNNER_DIR}"))
     box.exec("install", "-d", "-o", SERVICE_USER, "-g", SERVICE_USER, "-m", "0755", OTHER_DIR)
     box.exec(
         *as_service_user("sh", "-c", f'umask 077; echo {OTHER_SECRET} > "$1/.credentials"'),
