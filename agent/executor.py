@@ -302,8 +302,9 @@ class Agent:
                     tokens["registration"] = self.github.registration_token(desired.repository)
                     evidence["registration_token"] = tokens["registration"].evidence()
                 elif step is Step.FETCH_REMOVE_TOKEN:
-                    tokens["remove"] = self.github.remove_token(desired.repository)
-                    evidence["remove_token"] = tokens["remove"].evidence()
+                    # Removal deletes the registration through the REST API (below): no remove
+                    # token is fetched, so none can reach the host (issue 13).
+                    detail = {"skipped": "removal uses DELETE .../actions/runners/{id}"}
                 elif step is Step.DOWNLOAD_RUNNER:
                     archive = self._download(desired, evidence)
                 elif step is Step.INSTALL_RUNNER:
@@ -314,8 +315,11 @@ class Agent:
                     token = tokens["registration"].token
                     detail = self.helper.call("register-runner", desired.lane_name, token=token)
                 elif step is Step.UNREGISTER_RUNNER:
-                    token = tokens["remove"].token
-                    detail = self.helper.call("unregister-runner", desired.lane_name, token=token)
+                    for runner in runners:
+                        detail[str(runner.id)] = self.github.delete_runner(
+                            desired.repository, runner.id
+                        )
+                    detail["local"] = self.helper.call("unregister-runner", desired.lane_name)
                 elif step is Step.DELETE_GITHUB_RUNNER:
                     for runner in runners:
                         detail[str(runner.id)] = self.github.delete_runner(

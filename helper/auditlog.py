@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from helper.errors import AuditUnavailable
-from helper.redact import REDACTOR
+from helper.redact import REDACTOR, Redactor
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 # Fields whose values were validated before they were recorded (a verb from the fixed set, a
@@ -17,10 +17,10 @@ _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 VERBATIM = frozenset({"time", "verb", "lane", "unit_hash_before", "unit_hash_after", "event"})
 
 
-def redact_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def redact_entry(entry: dict[str, Any], redactor: Redactor = REDACTOR) -> dict[str, Any]:
     """A copy of an audit or log entry with every non-verbatim value redacted."""
     return {
-        REDACTOR.redact(str(key)): value if key in VERBATIM else REDACTOR.redact_obj(value)
+        redactor.redact(str(key)): value if key in VERBATIM else redactor.redact_obj(value)
         for key, value in entry.items()
     }
 
@@ -47,10 +47,10 @@ class AuditEntry:
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
 
-    def write(self, entry: dict[str, Any]) -> None:
+    def write(self, entry: dict[str, Any], redactor: Redactor = REDACTOR) -> None:
         if self._fd is None:
             return
-        line = json.dumps(redact_entry(entry), sort_keys=True, separators=(",", ":"))
+        line = json.dumps(redact_entry(entry, redactor), sort_keys=True, separators=(",", ":"))
         data = (line + "\n").encode("utf-8", "backslashreplace")
         try:
             os.write(self._fd, data)

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--token-file",
         metavar="PATH",
-        help="register/unregister-runner: file holding the token, '-' for stdin",
+        help="register-runner: file holding the token, '-' for stdin",
     )
     p.add_argument(
         "--archive-sha256", metavar="HEX", help="install-runner: sha256 of the cached tarball"

@@ -19,6 +19,19 @@ HASH_RE = re.compile(r"[0-9a-f]{64}")
 # and escaped as `%%` (specifier syntax).
 UNIT_PATH_RE = re.compile(r"/[A-Za-z0-9._/@%+-]{1,4000}")
 UNIT_WORD_RE = re.compile(r"[A-Za-z0-9._/@%+-]{1,256}")
+# What a job must not read: the GitHub credential and lanes.toml, the agent's state, cache
+# and runtime files, the helper's audit log and socket ("-": absent is fine).
+HIDDEN_PATHS = " ".join(
+    f"-{path}"
+    for path in (
+        "/etc/launchplane",
+        "/var/lib/launchplane-agent",
+        "/var/cache/launchplane-agent",
+        "/run/launchplane-agent",
+        "/var/log/launchplane",
+        "/run/launchplane",
+    )
+)
 
 
 def dropin_dir_name(lane_name: str) -> str:
@@ -109,6 +122,12 @@ def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
         "ExecStart=",
         f"ExecStart={' '.join(escape_unit_value(arg) for arg in service.exec_start)}",
         f"ReadWritePaths={directory}",
+        "# Lane isolation: the registration root is an empty tmpfs with only this lane's",
+        "# directory bound back in (lanes may share a service user), and the agent's and the",
+        "# helper's files are not there at all.",
+        f"TemporaryFileSystem={escape_unit_value(lane.registration_root)}:ro",
+        f"BindPaths={directory}",
+        f"InaccessiblePaths={HIDDEN_PATHS}",
         f"{LANE_MARK}{lane.lane_name}",
     ]
     body = "\n".join(lines) + "\n"

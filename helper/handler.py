@@ -27,7 +27,8 @@ from helper.errors import ConfigError, HelperError, InternalError, LaneRefused
 from helper.facts import PwdUsers, UserDb, dropin_facts
 from helper.identifiers import Finding
 from helper.lanes import load_lanes
-from helper.protocol import Request, Response, decode_request, error_body
+from helper.protocol import Request, Response, decode_request, error_body, redact_response
+from helper.redact import REDACTOR, Redactor
 from helper.resolve import resolve_lane
 from helper.systemd import DbusSystemd, SystemdPort
 from helper.verbs import REGISTRY, authorize
@@ -37,9 +38,10 @@ SystemdConnector = Callable[[], AbstractAsyncContextManager[SystemdPort]]
 ReadPayload = Callable[[], Awaitable[bytes]]
 
 
-def log_event(event: str, **fields: Any) -> None:
+def log_event(event: str, redactor: Redactor | None = None, **fields: Any) -> None:
     """One JSON line on stderr (the journal), redacted like the audit log."""
-    line = json.dumps(redact_entry({"event": event, **fields}), sort_keys=True, default=str)
+    entry = redact_entry({"event": event, **fields}, redactor or REDACTOR)
+    line = json.dumps(entry, sort_keys=True, default=str)
     print(line, file=sys.stderr, flush=True)
 
 
@@ -77,7 +79,10 @@ class Handler:
         return ids[0] if ids else None
 
     async def handle(self, peer: Peer, read_payload: ReadPayload) -> Response:
+        """The answer to one connection, redacted with this request's own secrets only (a
+        token a peer sends masks nothing in any other request's answer or log line)."""
         started = time.monotonic()
+        redactor = Redactor()
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "peer_uid": peer.uid,
@@ -95,7 +100,7 @@ class Handler:
             log_event("audit_unavailable", error=str(exc), peer_uid=peer.uid)
             return Response(ok=False, verb=None, lane=None, dry_run=True, error=error_body(exc))
         try:
-            request, result = await self._serve(peer, read_payload, entry)
+            request, result = await self._serve(peer, read_payload, entry, redactor)
             response = Response(
                 ok=True,
                 verb=request.verb,
@@ -106,7 +111,7 @@ class Handler:
         except HelperError as exc:
             response = self._refusal(exc, entry)
         except Exception as exc:
-            log_event("internal_error", trace=traceback.format_exc(), peer_uid=peer.uid)
+            log_event("internal_error", redactor, trace=traceback.format_exc(), peer_uid=peer.uid)
             response = self._refusal(InternalError(exc.__class__.__name__), entry)
         finally:
             entry["duration_ms"] = round((time.monotonic() - started) * 1000)
@@ -117,9 +122,9 @@ class Handler:
             message=response.error.message[:500] if response.error else None,
             changed=response.result.get("changed"),
         )
-        audit.write(entry)
-        log_event("request", **entry)
-        return response
+        audit.write(entry, redactor)
+        log_event("request", redactor, **entry)
+        return redact_response(response, redactor)
 
     def _refusal(self, exc: HelperError, entry: dict[str, Any]) -> Response:
         """The error response; verb, lane and mode as far as the request was understood."""
@@ -132,11 +137,15 @@ class Handler:
         )
 
     async def _serve(
-        self, peer: Peer, read_payload: ReadPayload, entry: dict[str, Any]
+        self,
+        peer: Peer,
+        read_payload: ReadPayload,
+        entry: dict[str, Any],
+        redactor: Redactor,
     ) -> tuple[Request, dict[str, Any]]:
         agent_uid = self.agent_uid()
         check_connect(peer.uid, agent_uid)  # before a single byte of the frame is read
-        request = decode_request(await read_payload())
+        request = decode_request(await read_payload(), redactor)
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
         authorize(peer.uid, request.verb, agent_uid)
         try:
@@ -151,7 +160,13 @@ class Handler:
             try:
                 async with self.systemd() as systemd:
                     ctx = VerbContext(
-                        request, lane, declared.policy, self.config, systemd, self.users
+                        request,
+                        lane,
+                        declared.policy,
+                        self.config,
+                        systemd,
+                        self.users,
+                        tuple(declared.lanes),
                     )
                     result = await REGISTRY[request.verb].run(ctx)
             finally:

@@ -2,8 +2,9 @@
 
 One connection carries exactly one request frame and one response frame. A frame is a
 4-byte big-endian length followed by that many bytes of UTF-8 JSON (1..65536 bytes).
-This module is the contract the agent imports; it has no side effects beyond registering
-request tokens with the process-wide redactor.
+This module is the contract the agent imports; it has no side effects. A request's token
+is masked only in that request's own answer: the helper gives every request its own
+`Redactor`, so nothing a peer sends changes how another request is rendered.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from helper.errors import (
     UnknownVerb,
 )
 from helper.identifiers import Finding, lane_name_findings
-from helper.redact import REDACTOR
+from helper.redact import REDACTOR, Redactor
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024
@@ -64,7 +65,9 @@ Verb = Literal[
     "remove-runner-directory",
 ]
 VERBS: tuple[str, ...] = get_args(Verb)
-TOKEN_VERBS = frozenset({"register-runner", "unregister-runner"})
+# Only registration takes a token: removal deletes the registration through the REST API
+# (the agent), then `unregister-runner` clears the local files; no remove token reaches a host.
+TOKEN_VERBS = frozenset({"register-runner"})
 ARCHIVE_VERBS = frozenset({"install-runner"})
 
 # Printable ASCII without space, quote or backslash: GitHub registration/remove tokens are
@@ -78,7 +81,7 @@ class _Strict(BaseModel):
 
 
 class Request(_Strict):
-    """One request. `token` only for register/unregister-runner, `archive_sha256` only for
+    """One request. `token` only for register-runner, `archive_sha256` only for
     install-runner; both are required there. The token is never serialised by pydantic."""
 
     version: StrictInt
@@ -109,7 +112,6 @@ class Request(_Strict):
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             secret = value.get_secret_value()
-            REDACTOR.register(secret)
             if not TOKEN_RE.fullmatch(secret):
                 raise ValueError("token must be 16-1024 printable ASCII characters")
         return value
@@ -165,15 +167,15 @@ class Response(_Strict):
         return self
 
 
-def error_body(exc: HelperError) -> ErrorBody:
+def error_body(exc: HelperError, redactor: Redactor = REDACTOR) -> ErrorBody:
     """The wire form of a deliberate error (its message is redacted)."""
     findings: tuple[Finding, ...] = getattr(exc, "findings", ())
     return ErrorBody(
         code=exc.code,
-        message=REDACTOR.redact(str(exc)),
+        message=redactor.redact(str(exc)),
         reason=getattr(exc, "reason", None),
         findings=tuple(
-            FindingBody(code=f.code, field=f.field, message=REDACTOR.redact(f.message))
+            FindingBody(code=f.code, field=f.field, message=redactor.redact(f.message))
             for f in findings
         ),
     )
@@ -255,19 +257,23 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_request(payload: bytes) -> Request:
-    """Parse and validate one frame body. Every failure is a ProtocolError subclass."""
+def decode_request(payload: bytes, redactor: Redactor | None = None) -> Request:
+    """Parse and validate one frame body. Every failure is a ProtocolError subclass.
+
+    A string `token` is registered with `redactor` (the request's own; a throwaway one when
+    none is given) before anything can echo it; never with the process-wide REDACTOR."""
+    redactor = Redactor() if redactor is None else redactor
     obj = decode_json_object(payload)
     token = obj.get("token")
-    if isinstance(token, str) and TOKEN_RE.fullmatch(token):
-        REDACTOR.register(token)  # before anything can echo it
+    if isinstance(token, str):
+        redactor.register(token)
     verb = obj.get("verb")
     if isinstance(verb, str) and verb not in VERBS:
         raise UnknownVerb(f"unknown verb; known verbs: {', '.join(VERBS)}")
     try:
         return Request.model_validate(obj)
     except ValidationError as exc:
-        raise RequestInvalid(REDACTOR.redact(_describe(exc))) from None
+        raise RequestInvalid(redactor.redact(_describe(exc))) from None
 
 
 def parse_frame(frame: bytes) -> Request:
@@ -296,9 +302,14 @@ def encode_request(request: Request) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def encode_response(response: Response) -> bytes:
+def redact_response(response: Response, redactor: Redactor) -> Response:
+    """A copy of `response` with every string (keys included) passed through `redactor`."""
+    return Response.model_validate(redactor.redact_obj(response.model_dump(mode="json")))
+
+
+def encode_response(response: Response, redactor: Redactor = REDACTOR) -> bytes:
     """Redacted JSON of a response; too large a response becomes an `internal` error."""
-    data = REDACTOR.redact_obj(response.model_dump(mode="json"))
+    data = redactor.redact_obj(response.model_dump(mode="json"))
     body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     if len(body) > MAX_FRAME:
         small = Response(
@@ -308,7 +319,7 @@ def encode_response(response: Response) -> bytes:
             dry_run=response.dry_run,
             error=ErrorBody(code="internal", message="response too large"),
         )
-        return encode_response(small)
+        return encode_response(small, redactor)
     return body
 
 
@@ -340,6 +351,32 @@ def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
     return bytes(buf)
 
 
+def _connect(socket_path: str, deadline: float) -> socket.socket:
+    """A connected socket. A full listen backlog (EAGAIN: the helper is busy) is retried,
+    backing off up to 0.25 s, until `deadline`; any other failure is final."""
+    pause = 0.01
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            sock.connect(socket_path)
+        except BlockingIOError as exc:
+            sock.close()
+            if time.monotonic() + pause >= deadline:
+                raise HelperUnreachable(
+                    f"the helper at {socket_path} stayed busy: {exc.__class__.__name__}"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        except OSError as exc:
+            sock.close()
+            raise HelperUnreachable(
+                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
+            ) from None
+        else:
+            return sock
+
+
 def call(socket_path: str, request: Request, timeout: float) -> Response:
     """Send one request and return the helper's Response (which may say ok=False).
 
@@ -348,14 +385,7 @@ def call(socket_path: str, request: Request, timeout: float) -> Response:
     """
     deadline = time.monotonic() + timeout
     frame = encode_frame(encode_request(request))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(socket_path)
-        except OSError as exc:
-            raise HelperUnreachable(
-                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
-            ) from None
+    with _connect(socket_path, deadline) as sock:
         with contextlib.suppress(OSError):
             # A refused peer is answered before its frame is read: the write may break,
             # the refusal is still there to read.

@@ -1,11 +1,14 @@
 """Runner-user steps: run by systemd as the lane's service user, stdlib only (`python -I -S`).
 
     runner_steps.py extract    REGISTRATION_ROOT LANE SHA256   (tarball on stdin)
-    runner_steps.py register   RUNNER_DIR URL NAME LABELS      (token on stdin)
-    runner_steps.py unregister RUNNER_DIR                      (token on stdin)
+    runner_steps.py register   RUNNER_DIR URL NAME LABELS ARCHIVE SHA256   (token on stdin)
+    runner_steps.py unregister RUNNER_DIR                      (no token: local cleanup)
 
 The helper starts these as transient units with a fixed argv derived from lanes.toml;
 secrets arrive on stdin only and reach config.sh only as ACTIONS_RUNNER_INPUT_TOKEN.
+`register` never runs code from RUNNER_DIR (a job may have rewritten it): it unpacks the
+verified cached ARCHIVE into the step's private /tmp, runs that pristine config.sh, and
+moves only the registration files it wrote into RUNNER_DIR.
 Nothing here prints a token. Exit codes: 0 ok, 64 usage, 65 checksum mismatch,
 66 unsafe archive, 67 wrong state.
 """
@@ -17,9 +20,12 @@ import copy
 import hashlib
 import os
 import re
+import shutil
 import stat
+import subprocess
 import sys
 import tarfile
+import tempfile
 from typing import IO
 
 EXIT_USAGE = 64
@@ -38,9 +44,10 @@ TOKEN_RE = re.compile(rb"[!#-\[\]-~]{16,1024}")
 MAX_ARCHIVE = 2 * 1024**3
 STAGING = ".launchplane-runner.tar.gz.partial"
 # Registration state comes from config.sh only, never from an archive.
-FORBIDDEN_MEMBERS = frozenset(
-    {".runner", ".credentials", ".credentials_rsaparams", ".env", ".path"}
-)
+STATE_FILES = (".runner", ".credentials", ".credentials_rsaparams", ".env", ".path")
+ARCHIVE_RECORD = ".launchplane-archive"
+"""Written by `extract`: the digest of the cached archive this directory came from."""
+FORBIDDEN_MEMBERS = frozenset({*STATE_FILES, ARCHIVE_RECORD})
 PATH_ENV = "/usr/local/bin:/usr/bin:/bin"
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -144,9 +151,37 @@ def _open_lane_dir(root: str, lane: str) -> int:
         os.close(root_fd)
 
 
+def _unpack(source: IO[bytes], staged: IO[bytes], sha256: str, target: str) -> int:
+    """Copy `source` into the private file `staged` while hashing it, verify, and extract
+    that copy (sanitised) into `target`: there is no window to swap the bytes."""
+    actual = _copy_and_hash(source, staged.fileno())
+    if actual != sha256:
+        say(f"checksum mismatch: archive is {actual}")
+        return EXIT_CHECKSUM
+    staged.seek(0)
+    try:
+        with tarfile.open(fileobj=staged, mode="r:gz") as archive:
+            members = safe_members(archive.getmembers())
+            _extract(archive, target, members)
+    except (UnsafeArchive, tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        say(f"refused archive: {exc.__class__.__name__}: {exc}")
+        return EXIT_UNSAFE
+    say(f"extracted {len(members)} members into {target}")
+    return 0
+
+
+def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> None:
+    """Replace `name` in the directory by a new file (a link in its place is removed)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, mode, dir_fd=dir_fd)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
 def extract(root: str, lane: str, sha256: str, stdin: IO[bytes]) -> int:
-    """Copy stdin to a private staging file while hashing it, verify, extract with the
-    `data` filter into ROOT/LANE. The copy is what gets extracted: no window to swap it."""
+    """Unpack the verified tarball on stdin into ROOT/LANE and record its digest there."""
     if not (PATH_RE.fullmatch(root) and LANE_RE.fullmatch(lane) and SHA_RE.fullmatch(sha256)):
         return EXIT_USAGE
     try:
@@ -165,21 +200,10 @@ def extract(root: str, lane: str, sha256: str, stdin: IO[bytes]) -> int:
         )
         try:
             with os.fdopen(fd, "w+b") as staged:
-                actual = _copy_and_hash(stdin, staged.fileno())
-                if actual != sha256:
-                    say(f"checksum mismatch: archive is {actual}")
-                    return EXIT_CHECKSUM
-                staged.seek(0)
-                target = f"{root}/{lane}"
-                try:
-                    with tarfile.open(fileobj=staged, mode="r:gz") as archive:
-                        members = safe_members(archive.getmembers())
-                        _extract(archive, target, members)
-                except (UnsafeArchive, tarfile.TarError, EOFError, OSError, ValueError) as exc:
-                    say(f"refused archive: {exc.__class__.__name__}: {exc}")
-                    return EXIT_UNSAFE
-                say(f"extracted {len(members)} members into {target}")
-                return 0
+                status = _unpack(stdin, staged, sha256, f"{root}/{lane}")
+            if status == 0:
+                _write_new(lane_fd, ARCHIVE_RECORD, sha256.encode() + b"\n", 0o644)
+            return status
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(STAGING, dir_fd=lane_fd)
@@ -205,21 +229,46 @@ def _config_sh(runner_dir: str) -> int | None:
     return None
 
 
-def _exec_config(runner_dir: str, args: list[str], token: str) -> int:
-    env = {
-        "PATH": PATH_ENV,
-        "HOME": runner_dir,
-        "LANG": "C.UTF-8",
-        "ACTIONS_RUNNER_INPUT_TOKEN": token,
-    }
-    os.chdir(runner_dir)
-    sys.stdout.flush()
-    os.execve(f"{runner_dir}/config.sh", ["./config.sh", *args], env)  # noqa: S606 - fixed argv
-    return EXIT_STATE  # not reached
+def _open_no_follow(path: str) -> int:
+    """A file opened read-only without following a symlink in any component of `path`."""
+    parts = [part for part in path.split("/") if part]
+    fd = os.open("/", DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
-def register(runner_dir: str, url: str, name: str, labels: str, stdin: IO[bytes]) -> int:
+def _adopt_state(code_dir: str, runner_dir: str) -> int:
+    """Move the registration files config.sh wrote in `code_dir` into `runner_dir`."""
+    dir_fd = os.open(runner_dir, DIR_FLAGS)
+    try:
+        for name in STATE_FILES:
+            try:
+                st = os.lstat(f"{code_dir}/{name}")
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                say(f"config.sh left {name} as something other than a file")
+                return EXIT_UNSAFE
+            with open(f"{code_dir}/{name}", "rb") as src:
+                _write_new(dir_fd, name, src.read(), stat.S_IMODE(st.st_mode) & 0o644)
+    finally:
+        os.close(dir_fd)
+    return 0
+
+
+def register(args: tuple[str, str, str, str, str, str], stdin: IO[bytes]) -> int:
+    """config.sh from a pristine copy of the verified archive, in this step's private /tmp;
+    then only the registration files are moved into RUNNER_DIR. `args`: RUNNER_DIR URL NAME
+    LABELS ARCHIVE SHA256."""
+    runner_dir, url, name, labels, archive, sha256 = args
     ok = PATH_RE.fullmatch(runner_dir) and URL_RE.fullmatch(url) and LANE_RE.fullmatch(name)
+    ok = ok and PATH_RE.fullmatch(archive) and SHA_RE.fullmatch(sha256)
     if not ok or not LABELS_RE.fullmatch(labels):
         return EXIT_USAGE
     token = _read_token(stdin)
@@ -229,27 +278,62 @@ def register(runner_dir: str, url: str, name: str, labels: str, stdin: IO[bytes]
     if os.path.lexists(f"{runner_dir}/.runner"):
         say(".runner exists: already registered")
         return EXIT_STATE
-    problem = _config_sh(runner_dir)
-    if problem is not None:
-        return problem
-    say(f"registering {name} at {url}")
-    args = ["--unattended", "--url", url, "--name", name, "--labels", labels]
-    args += ["--work", "_work", "--replace", "--disableupdate"]
-    return _exec_config(runner_dir, args, token)
+    staging = tempfile.mkdtemp(prefix="launchplane-register-")
+    try:
+        try:
+            source = os.fdopen(_open_no_follow(archive), "rb")
+        except OSError as exc:
+            say(f"cannot open the cached archive {archive}: {exc.strerror}")
+            return EXIT_UNSAFE
+        code_dir = f"{staging}/runner"
+        os.mkdir(code_dir, 0o700)
+        with source, tempfile.TemporaryFile(dir=staging) as staged:
+            status = _unpack(source, staged, sha256, code_dir)
+        if status:
+            return status
+        problem = _config_sh(code_dir)
+        if problem is not None:
+            return problem
+        say(f"registering {name} at {url} with the pristine runner {sha256[:12]}")
+        flags = ["--unattended", "--url", url, "--name", name, "--labels", labels]
+        flags += ["--work", "_work", "--replace", "--disableupdate"]
+        env = {"PATH": PATH_ENV, "HOME": runner_dir, "LANG": "C.UTF-8"}
+        env["ACTIONS_RUNNER_INPUT_TOKEN"] = token
+        sys.stdout.flush()
+        done = subprocess.run(  # fixed argv, pristine code
+            ["./config.sh", *flags], cwd=code_dir, env=env, stdin=subprocess.DEVNULL, check=False
+        )
+        if done.returncode != 0:
+            return done.returncode
+        return _adopt_state(code_dir, runner_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def unregister(runner_dir: str, stdin: IO[bytes]) -> int:
+def unregister(runner_dir: str) -> int:
+    """Forget the registration locally: delete the files config.sh wrote (never following a
+    link; a directory in their place is refused). GitHub's side was deleted by the agent
+    through the REST API, so no remove token and no runner code is involved."""
     if not PATH_RE.fullmatch(runner_dir):
         return EXIT_USAGE
-    token = _read_token(stdin)
-    if token is None:
-        say("no valid token on stdin")
-        return EXIT_USAGE
-    problem = _config_sh(runner_dir)
-    if problem is not None:
-        return problem
-    say(f"removing the registration in {runner_dir}")
-    return _exec_config(runner_dir, ["remove", "--unattended"], token)
+    try:
+        dir_fd = os.open(runner_dir, DIR_FLAGS)
+    except OSError as exc:
+        say(f"cannot open {runner_dir} as a directory (symlink?): {exc.strerror}")
+        return EXIT_UNSAFE
+    try:
+        for name in STATE_FILES:  # the archive record stays: a later register needs it
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                say(f"{name} is a directory: not removed")
+                return EXIT_UNSAFE
+            say(f"removed {name}")
+    finally:
+        os.close(dir_fd)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -257,12 +341,15 @@ def main(argv: list[str]) -> int:
     match argv[1:]:
         case ["extract", root, lane, sha256]:
             return extract(root, lane, sha256, stdin)
-        case ["register", runner_dir, url, name, labels]:
-            return register(runner_dir, url, name, labels, stdin)
+        case ["register", runner_dir, url, name, labels, archive, sha256]:
+            return register((runner_dir, url, name, labels, archive, sha256), stdin)
         case ["unregister", runner_dir]:
-            return unregister(runner_dir, stdin)
+            return unregister(runner_dir)
         case _:
-            say("usage: extract ROOT LANE SHA256 | register DIR URL NAME LABELS | unregister DIR")
+            say(
+                "usage: extract ROOT LANE SHA256 | register DIR URL NAME LABELS ARCHIVE SHA256 | "
+                "unregister DIR"
+            )
             return EXIT_USAGE
 
 

@@ -1,4 +1,12 @@
-"""`launchplane-helper`: the socket-activated root helper (Accept=no); exits when idle."""
+"""`launchplane-helper`: the socket-activated root helper (Accept=no); exits when idle.
+
+Admission (issue 13): every connection is accepted and classified by SO_PEERCRED at once.
+A refused peer is answered `peer_refused` and closed without taking a slot; root and the
+agent have separate pools (`helper.admission`); a connection whose pool is full waits with
+its frame unread; past MAX_HELD open connections the server stops accepting, so the excess
+waits in the listen backlog instead of being reset. A connection that sends no header within
+HEADER_SECONDS is answered `frame_timeout` and closed.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +20,14 @@ from typing import Any
 
 import sdnotify
 
-from helper.access import peer_of
+from helper.access import Peer, peer_of, role_of
+from helper.admission import HEADER_SECONDS, Admission
 from helper.config import HelperConfig
 from helper.errors import FrameTimeout, FrameTruncated
 from helper.handler import Handler, log_event
 from helper.protocol import HEADER, encode_frame, encode_response, frame_length
 
 SD_LISTEN_FDS_START = 3
-MAX_CONNECTIONS = 16
 Notify = Callable[[str], Any]
 
 
@@ -52,11 +60,15 @@ def listening_socket(fd: int) -> socket.socket:
     return sock
 
 
-async def read_frame(reader: asyncio.StreamReader, timeout: float) -> bytes:
-    """One frame body within `timeout` seconds in total (a slow peer is cut off)."""
+async def read_frame(
+    reader: asyncio.StreamReader, timeout: float, header_timeout: float = HEADER_SECONDS
+) -> bytes:
+    """One frame body within `timeout` seconds in total, its header within `header_timeout`
+    (an idle or slow peer is cut off)."""
     try:
         async with asyncio.timeout(timeout):
-            header = await reader.readexactly(HEADER.size)
+            async with asyncio.timeout(min(header_timeout, timeout)):
+                header = await reader.readexactly(HEADER.size)
             return await reader.readexactly(frame_length(header))
     except TimeoutError:
         raise FrameTimeout(f"no complete frame within {timeout:g} s") from None
@@ -86,12 +98,34 @@ class Server:
 
     async def serve(self) -> None:
         self._wake = asyncio.Event()
-        server = await asyncio.start_unix_server(self._client, sock=self.sock)
+        admission = Admission()
+        self.sock.setblocking(False)
         self.notify("READY=1\nSTATUS=waiting for requests")
-        async with server:
+        accepting = asyncio.create_task(self._accept(admission))
+        try:
             await self._until_idle()
-            server.close()
+        finally:
+            accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await accepting
         self.notify(f"STOPPING=1\nSTATUS=idle, exiting after {self.served} requests")
+
+    async def _accept(self, admission: Admission) -> None:
+        """Accept while fewer than MAX_HELD connections are open; the backlog holds the rest."""
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        while True:
+            await admission.held.acquire()
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError:  # EMFILE and the like: let the backlog hold them for a moment
+                admission.held.release()
+                await asyncio.sleep(0.1)
+                continue
+            self._touch(+1)
+            task = asyncio.create_task(self._connection(conn, admission))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     async def _until_idle(self) -> None:
         wake = self._wake = self._wake or asyncio.Event()
@@ -111,27 +145,35 @@ class Server:
         if self._wake is not None:
             self._wake.set()
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._touch(+1)
+    async def _connection(self, conn: socket.socket, admission: Admission) -> None:
+        writer: asyncio.StreamWriter | None = None
         try:
-            if self._active > MAX_CONNECTIONS:
-                return
-            peer = peer_of(writer.get_extra_info("socket"))
-            response = await self.handler.handle(
-                peer, lambda: read_frame(reader, self.frame_timeout)
-            )
-            self.served += 1
-            self.notify(f"STATUS=served {self.served} requests; last: {response.verb}")
-            writer.write(encode_frame(encode_response(response)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(writer.drain(), self.frame_timeout)
+            peer = peer_of(conn)
+            role = role_of(peer.uid, self.handler.agent_uid())
+            async with admission.slot(role):
+                reader, writer = await asyncio.open_unix_connection(sock=conn)
+                await self._answer(peer, reader, writer)
         except (ConnectionError, OSError):
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+            else:
+                conn.close()
+            admission.held.release()
             self._touch(-1)
+
+    async def _answer(
+        self, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        response = await self.handler.handle(peer, lambda: read_frame(reader, self.frame_timeout))
+        self.served += 1
+        self.notify(f"STATUS=served {self.served} requests; last: {response.verb}")
+        writer.write(encode_frame(encode_response(response)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(writer.drain(), self.frame_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,9 +62,13 @@ def extract_spec(
 
 
 def register_spec(
-    lane: RunnerLaneMaintainerDesiredState, policy: HostPolicy, config: HelperConfig
+    lane: RunnerLaneMaintainerDesiredState,
+    policy: HostPolicy,
+    config: HelperConfig,
+    archive_sha256: str,
 ) -> TransientSpec:
-    """config.sh with the fixed flags; the token arrives on stdin."""
+    """A pristine config.sh (from the cached archive) with the fixed flags; the token arrives
+    on stdin."""
     argv = _argv(
         config,
         "register",
@@ -72,6 +76,8 @@ def register_spec(
         expected_runner_url(lane, policy),
         lane.lane_name,
         ",".join(lane.labels),
+        f"{config.runner_cache_dir}/{archive_sha256}.tar.gz",
+        archive_sha256,
     )
     return runner_user_spec(
         "register",
@@ -84,12 +90,13 @@ def register_spec(
 
 
 def unregister_spec(lane: RunnerLaneMaintainerDesiredState, config: HelperConfig) -> TransientSpec:
-    """config.sh remove; the token arrives on stdin."""
+    """Delete the local registration files; no token, no network, no runner code."""
     return runner_user_spec(
         "unregister",
         lane,
         config,
-        description="unregister runner",
+        description="forget the local registration",
         argv=_argv(config, "unregister", lane.runner_directory),
         directory=lane.runner_directory,
+        private_network=True,
     )

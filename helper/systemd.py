@@ -16,6 +16,7 @@ from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from helper.errors import SystemdFailed
+from helper.step_confinement import step_confinement
 
 DESTINATION = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -138,24 +139,6 @@ class SystemdPort(Protocol):
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome: ...
 
 
-STEP_HARDENING: tuple[tuple[str, str, Any], ...] = (
-    ("NoNewPrivileges", "b", True),
-    ("ProtectSystem", "s", "strict"),
-    ("ProtectHome", "s", "yes"),
-    ("PrivateTmp", "b", True),
-    ("PrivateDevices", "b", True),
-    ("ProtectKernelTunables", "b", True),
-    ("ProtectKernelModules", "b", True),
-    ("ProtectKernelLogs", "b", True),
-    ("ProtectControlGroups", "b", True),
-    ("ProtectClock", "b", True),
-    ("RestrictSUIDSGID", "b", True),
-    ("RestrictRealtime", "b", True),
-    ("LockPersonality", "b", True),
-    ("UMask", "u", 0o022),
-)
-
-
 def transient_properties(spec: TransientSpec) -> list[tuple[str, str, Any]]:
     """Pure: the StartTransientUnit properties of a step, as (name, signature, value).
     stdin is the only channel for a secret; it is passed as a file descriptor (index 0)."""
@@ -174,7 +157,7 @@ def transient_properties(spec: TransientSpec) -> list[tuple[str, str, Any]]:
         ("TimeoutStartUSec", "t", int(spec.timeout * 1_000_000)),
         ("ReadWritePaths", "as", list(spec.read_write_paths)),
         ("PrivateNetwork", "b", spec.private_network),
-        *STEP_HARDENING,
+        *step_confinement(spec.private_network),
     ]
     if spec.read_only_paths:
         props.append(("ReadOnlyPaths", "as", list(spec.read_only_paths)))

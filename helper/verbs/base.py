@@ -29,6 +29,8 @@ class VerbContext:
     config: HelperConfig
     systemd: SystemdPort
     users: UserDb
+    lanes: tuple[RunnerLaneMaintainerDesiredState, ...] = ()
+    """Every lane lanes.toml declares (the verb's own included)."""
 
     @property
     def unit(self) -> str:

@@ -37,8 +37,10 @@ CANARY = "CANARYtoken-AAAABBBBCCCCDDDD-0123456789"
 LABELS = ["self-hosted", "launchplane", "launchplane-managed", HOST, "cm-website"]
 
 FAKE_CONFIG_SH = """#!/bin/sh
-# Stands in for the runner's config.sh: records argv and whether the token came by env.
-log="$(dirname "$0")/config-calls.log"
+# Stands in for the runner's config.sh: records (in $HOME, the runner directory) argv, where
+# it ran from and whether the token came by env; writes .runner next to itself.
+log="$HOME/config-calls.log"
+printf 'ran-from:%s\\n' "$(dirname "$0")" >> "$log"
 printf 'argv:%s\\n' "$*" >> "$log"
 if [ -n "$ACTIONS_RUNNER_INPUT_TOKEN" ]; then echo "env-token:yes" >> "$log"; fi
 t="$ACTIONS_RUNNER_INPUT_TOKEN"
@@ -51,6 +53,16 @@ done
 printf '{"agentId": 7, "agentName": "%s", "gitHubUrl": "%s"}' "$name" "$url" \\
   > "$(dirname "$0")/.runner"
 """
+
+
+def fake_config_tarball() -> bytes:
+    return runner_tarball(
+        {
+            "./config.sh": FAKE_CONFIG_SH.encode(),
+            "./run.sh": b"#!/bin/sh\nexit 0\n",
+            "./bin/Runner.Listener": b"\x7fELF",
+        }
+    )
 
 
 def out(response: Response) -> Any:
@@ -169,6 +181,8 @@ class World:
             (self.lane_dir / "config.sh").chmod(0o755)
             (self.lane_dir / "run.sh").write_text("#!/bin/sh\nexit 0\n")
             (self.lane_dir / "run.sh").chmod(0o755)
+            sha = self.cache_archive(fake_config_tarball())  # what install-runner records
+            (self.lane_dir / ".launchplane-archive").write_text(sha + "\n")
         if registered:
             self.write_runner_file(LANE)
         os.chown(self.lane_dir, SERVICE_UID, SERVICE_UID)

@@ -33,6 +33,9 @@ KEYS = {
     "Environment",
     "ExecStart",
     "ReadWritePaths",
+    "TemporaryFileSystem",
+    "BindPaths",
+    "InaccessiblePaths",
     "X-Launchplane-Lane",
     "X-Launchplane-Hash",
 }

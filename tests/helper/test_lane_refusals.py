@@ -172,7 +172,7 @@ def test_a_symlinked_runner_file_is_not_ours(world: World) -> None:
     world.make_lane_dir()
     (world.tmp / "fake.runner").write_text(json.dumps({"agentName": LANE, "gitHubUrl": "x"}))
     (world.lane_dir / ".runner").symlink_to(world.tmp / "fake.runner")
-    response = world.ask("unregister-runner", dry_run=False, token="T" * 20)
+    response = world.ask("unregister-runner", dry_run=False)
     assert response.error is not None
     assert response.error.code == "not_owned"
 

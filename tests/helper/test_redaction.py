@@ -3,21 +3,25 @@ appears nowhere else: not in responses, the audit log, the journal stream or uni
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 
 import pytest
 
-from helper.protocol import encode_response
+from helper.errors import RequestInvalid
+from helper.protocol import Request, Response, call, decode_request, encode_response
+from helper.redact import MASK, REDACTOR, Redactor
 from helper.systemd import transient_properties
-from tests.helper.conftest import CANARY, LANE, World, out
+from tests.helper.conftest import CANARY, LANE, World, out, serve_while
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
-@pytest.mark.parametrize("verb", ["register-runner", "unregister-runner"])
 def test_the_canary_reaches_config_sh_and_nothing_else(
-    world: World, capsys: pytest.CaptureFixture[str], verb: str, dry_run: bool
+    world: World, capsys: pytest.CaptureFixture[str], dry_run: bool
 ) -> None:
-    world.make_lane_dir(registered=verb == "unregister-runner")
+    verb = "register-runner"
+    world.make_lane_dir()
     response = world.ask(verb, dry_run=dry_run, token=CANARY)
     assert response.ok, response.error
     wire = encode_response(response).decode()
@@ -74,3 +78,39 @@ def test_a_token_equal_to_an_identifier_cannot_blank_the_audit_trail(world: Worl
     (line,) = world.audit_lines()
     assert line["lane"] == LANE
     assert line["verb"] == "register-runner"
+
+
+def test_a_peers_token_blanks_nothing_in_the_next_status(world: World) -> None:
+    """The attack of issue 13 item 4: the agent sends a path as a "token"; root's next
+    `status`, over the real server and socket, still shows every path."""
+    world.make_lane_dir()
+    path = str(world.lane_dir)
+    assert len(path) >= 16
+    poison = Request.model_validate(
+        {"version": 1, "verb": "register-runner", "lane": LANE, "dry_run": True, "token": path}
+    )
+    status = Request(version=1, verb="status", lane=LANE, dry_run=True)
+
+    async def client(name: str) -> tuple[Response, Response]:
+        first = await asyncio.to_thread(call, "\0" + name, poison, 5)
+        return first, await asyncio.to_thread(call, "\0" + name, status, 5)
+
+    (own, after), _ = serve_while(world, client)
+    assert own.ok, own.error
+    assert out(own)["runner_directory"] == MASK  # masked in the request's own answer
+    rendered = json.dumps(after.result)  # and nowhere else: every path shown in full
+    assert MASK not in rendered
+    assert json.dumps(path) in rendered
+    assert out(after)["dropin"]["path"] == str(world.dropin)
+    assert [line["verb"] for line in world.audit_lines()] == ["register-runner", "status"]
+
+
+def test_decoding_a_request_leaves_the_process_redactor_alone() -> None:
+    before = REDACTOR._forms
+    own = Redactor()
+    body = {"version": 1, "verb": "register-runner", "lane": LANE, "dry_run": True}
+    decode_request(json.dumps({**body, "token": CANARY}).encode(), own)
+    with pytest.raises(RequestInvalid):
+        decode_request(json.dumps({**body, "token": CANARY + " x"}).encode(), own)
+    assert REDACTOR._forms == before
+    assert own.redact(CANARY) == MASK

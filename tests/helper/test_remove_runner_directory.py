@@ -104,13 +104,14 @@ def test_dry_run_reports_what_would_go_and_touches_nothing(world: World, outside
     assert action["action"] == "remove_runner_directory"
     assert action["path"] == str(world.lane_dir)
     assert action["entries"] == [
+        ".launchplane-archive",
         "_diag",
         "_work",
         "config.sh",
         "link-to-outside",
         "run.sh",
     ]
-    assert action["entry_count"] == 5
+    assert action["entry_count"] == 6
     assert action["user"] == SERVICE_USER
     assert action["read_write_paths"] == [str(world.root)]
     assert action["private_network"] is True

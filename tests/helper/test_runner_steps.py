@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import subprocess
 import sys
 import tarfile
@@ -14,7 +15,7 @@ import pytest
 from helper import runner_steps
 from helper.config import STEPS_PROGRAM
 from helper.runner_steps import UnsafeArchive, safe_members
-from tests.helper.conftest import CANARY, FAKE_CONFIG_SH, runner_tarball
+from tests.helper.conftest import CANARY, FAKE_CONFIG_SH, fake_config_tarball, runner_tarball
 
 URL = "http://127.0.0.1:9/o/r"
 
@@ -48,17 +49,69 @@ def test_the_step_program_uses_the_standard_library_only() -> None:
     assert modules - {"__future__"} <= set(sys.stdlib_module_names)
 
 
-def test_register_runs_config_sh_with_the_fixed_argv(runner_dir: Path) -> None:
-    done = step("register", str(runner_dir), URL, "lane-1", "a,b", stdin=CANARY.encode() + b"\n")
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[str, str]:
+    """The cached pristine runner: (path, sha256)."""
+    data = fake_config_tarball()
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "cache").mkdir()
+    path = tmp_path / "cache" / f"{sha}.tar.gz"
+    path.write_bytes(data)
+    return str(path), sha
+
+
+def register(
+    runner_dir: Path, archive: tuple[str, str], *values: str, token: bytes = CANARY.encode()
+) -> subprocess.CompletedProcess[bytes]:
+    args = values or (URL, "lane-1", "a,b")
+    return step("register", str(runner_dir), *args, *archive, stdin=token + b"\n")
+
+
+def test_register_runs_a_pristine_config_sh_with_the_fixed_argv(
+    runner_dir: Path, archive: tuple[str, str]
+) -> None:
+    done = register(runner_dir, archive)
     assert done.returncode == 0, done.stdout + done.stderr
     log = (runner_dir / "config-calls.log").read_text()
-    assert log.splitlines()[0] == (
+    ran_from, argv = log.splitlines()[:2]
+    assert not ran_from.startswith(f"ran-from:{runner_dir}")  # a private copy, not the lane's
+    assert argv == (
         f"argv:--unattended --url {URL} --name lane-1 --labels a,b --work _work --replace "
         "--disableupdate"
     )
     assert "env-token:yes" in log
     assert CANARY not in log
     assert CANARY.encode() not in done.stdout + done.stderr
+    assert b"lane-1" in (runner_dir / ".runner").read_bytes()  # the registration moved in
+
+
+def test_rewritten_runner_code_in_the_lane_never_sees_the_token(
+    runner_dir: Path, archive: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 13 item 1: a job rewrote config.sh and bin/Runner.Listener in its lane."""
+    loot = tmp_path / "loot"
+    evil = f'#!/bin/sh\necho "$ACTIONS_RUNNER_INPUT_TOKEN" >> {loot}\n'
+    (runner_dir / "config.sh").write_text(evil)
+    (runner_dir / "bin").mkdir()
+    (runner_dir / "bin" / "Runner.Listener").write_text(evil)
+    (runner_dir / "bin" / "Runner.Listener").chmod(0o755)
+    done = register(runner_dir, archive)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not loot.exists()
+    assert (runner_dir / ".runner").exists()
+
+
+def test_register_refuses_an_archive_that_is_not_the_named_one(
+    runner_dir: Path, archive: tuple[str, str], tmp_path: Path
+) -> None:
+    path, sha = archive
+    Path(path).write_bytes(runner_tarball({"config.sh": b"#!/bin/sh\nenv > /tmp/x\n"}))
+    assert register(runner_dir, (path, sha)).returncode == runner_steps.EXIT_CHECKSUM
+    (tmp_path / "link").symlink_to(tmp_path / "cache")
+    linked = str(tmp_path / "link" / Path(path).name)
+    assert register(runner_dir, (linked, sha)).returncode == runner_steps.EXIT_UNSAFE
+    assert not (runner_dir / "config-calls.log").exists()
+    assert not (runner_dir / ".runner").exists()
 
 
 @pytest.mark.parametrize(
@@ -73,31 +126,39 @@ def test_register_runs_config_sh_with_the_fixed_argv(runner_dir: Path) -> None:
         ([URL, "lane-1", "a"], "has space in it 12345"),
     ],
 )
-def test_register_refuses_bad_values(runner_dir: Path, args: list[str], stdin: str) -> None:
-    done = step("register", str(runner_dir), *args, stdin=stdin.encode())
+def test_register_refuses_bad_values(
+    runner_dir: Path, archive: tuple[str, str], args: list[str], stdin: str
+) -> None:
+    done = register(runner_dir, archive, *args, token=stdin.encode())
     assert done.returncode == runner_steps.EXIT_USAGE
     assert not (runner_dir / "config-calls.log").exists()
 
 
-def test_register_refuses_an_existing_registration(runner_dir: Path) -> None:
+def test_register_refuses_an_existing_registration(
+    runner_dir: Path, archive: tuple[str, str]
+) -> None:
     (runner_dir / ".runner").write_text("{}")
-    done = step("register", str(runner_dir), URL, "lane-1", "a", stdin=CANARY.encode())
-    assert done.returncode == runner_steps.EXIT_STATE
+    assert register(runner_dir, archive).returncode == runner_steps.EXIT_STATE
+    assert not (runner_dir / "config-calls.log").exists()
 
 
-def test_register_refuses_a_symlinked_config_sh(runner_dir: Path, tmp_path: Path) -> None:
-    (runner_dir / "config.sh").rename(tmp_path / "real.sh")
-    (runner_dir / "config.sh").symlink_to(tmp_path / "real.sh")
-    done = step("register", str(runner_dir), URL, "lane-1", "a", stdin=CANARY.encode())
-    assert done.returncode == runner_steps.EXIT_UNSAFE
-
-
-def test_unregister_runs_config_sh_remove(runner_dir: Path) -> None:
-    (runner_dir / ".runner").write_text("{}")
+def test_unregister_forgets_the_registration_without_running_runner_code(
+    runner_dir: Path, tmp_path: Path
+) -> None:
+    state = (".runner", ".credentials", ".credentials_rsaparams", ".env", ".path")
+    (runner_dir / ".launchplane-archive").write_text("ab" * 32 + "\n")
+    for name in state:
+        (runner_dir / name).write_text("{}")
+    (tmp_path / "keep").write_text("x")
+    (runner_dir / ".env").unlink()
+    (runner_dir / ".env").symlink_to(tmp_path / "keep")  # removed, never followed
     done = step("unregister", str(runner_dir), stdin=CANARY.encode())
     assert done.returncode == 0
-    assert (runner_dir / "config-calls.log").read_text().startswith("argv:remove --unattended\n")
-    assert not (runner_dir / ".runner").exists()
+    assert not (runner_dir / "config-calls.log").exists()  # config.sh did not run
+    assert not any(os.path.lexists(runner_dir / name) for name in state)
+    assert (tmp_path / "keep").read_text() == "x"
+    assert (runner_dir / "config.sh").exists()
+    assert (runner_dir / ".launchplane-archive").exists()  # the next register needs it
 
 
 def test_unknown_steps_are_refused() -> None:

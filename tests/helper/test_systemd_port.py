@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -155,6 +156,14 @@ def test_transient_properties_pass_stdin_as_a_descriptor_and_harden_the_step() -
     assert props["ProtectSystem"] == ("s", "strict")
     assert props["ReadWritePaths"] == ("as", ["/srv/r/l"])
     assert "SetCredential" not in props
+    assert props["CapabilityBoundingSet"] == ("t", 0)
+    assert props["AmbientCapabilities"] == ("t", 0)
+    assert props["RestrictNamespaces"] == ("t", 0)
+    assert props["ProtectProc"] == ("s", "invisible")
+    assert props["SystemCallFilter"] == ("(bas)", (True, ["@system-service"]))
+    assert props["RestrictAddressFamilies"][1][0] is True
+    offline = {n: v for n, _, v in transient_properties(replace(spec, private_network=True))}
+    assert offline["RestrictAddressFamilies"] == (True, ["AF_UNIX"])
     assert "Environment" in props
     assert not any("TOKEN" in entry for entry in props["Environment"][1])
     assert MessageType.SIGNAL  # the stub speaks real dbus-fast messages

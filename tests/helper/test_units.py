@@ -96,12 +96,12 @@ def unit_lines(name: str) -> set[str]:
     return {line.strip() for line in (UNITS / name).read_text().splitlines()}
 
 
-def test_socket_is_root_and_agent_group_only() -> None:
+def test_socket_is_root_and_agent_user_only() -> None:
     lines = unit_lines("launchplane-helper.socket")
     assert lines >= {
         "ListenStream=/run/launchplane/helper.sock",
-        "SocketMode=0660",
-        "SocketUser=root",
+        "SocketMode=0600",
+        "SocketUser=launchplane-agent",
         "SocketGroup=launchplane-agent",
         "Accept=no",
     }

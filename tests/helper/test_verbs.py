@@ -16,10 +16,12 @@ from helper.identifiers import unit_name_for
 from helper.lanes import load_lanes, parse_lanes
 from helper.protocol import VERBS, Response
 from tests.helper.conftest import (
+    AGENT_UID,
     CANARY,
-    FAKE_CONFIG_SH,
     LANE,
+    SERVICE_UID,
     World,
+    fake_config_tarball,
     lanes_toml,
     out,
     runner_tarball,
@@ -29,7 +31,7 @@ UNIT = unit_name_for(LANE)
 
 
 def fields_for(verb: str, sha: str = "ab" * 32) -> dict[str, Any]:
-    if verb in {"register-runner", "unregister-runner"}:
+    if verb == "register-runner":
         return {"token": CANARY}
     if verb == "install-runner":
         return {"archive_sha256": sha}
@@ -60,16 +62,6 @@ def supervised(world: World) -> None:
     assert world.ask("install-or-update-unit", dry_run=False).ok
     assert world.ask("enable-now", dry_run=False).ok
     world.systemd.calls.clear()
-
-
-def fake_config_tarball() -> bytes:
-    return runner_tarball(
-        {
-            "./config.sh": FAKE_CONFIG_SH.encode(),
-            "./run.sh": b"#!/bin/sh\nexit 0\n",
-            "./bin/Runner.Listener": b"\x7fELF",
-        }
-    )
 
 
 @pytest.mark.parametrize("verb", [v for v in VERBS if v != "status"])
@@ -111,7 +103,9 @@ def test_the_whole_lifecycle(world: World) -> None:
         ("restart", {}),
         ("stop", {}),
         ("disable", {}),
-        ("unregister-runner", {"token": CANARY}),
+        ("unregister-runner", {}),
+        ("register-runner", {"token": CANARY}),  # again: the archive record survived
+        ("unregister-runner", {}),
         ("remove-unit", {}),
         ("daemon-reload", {}),
     ]
@@ -223,7 +217,7 @@ def test_register_needs_an_installed_runner(world: World) -> None:
 
 def test_unregister_of_nothing_is_success(world: World) -> None:
     world.make_lane_dir()
-    response = world.ask("unregister-runner", dry_run=False, token=CANARY)
+    response = world.ask("unregister-runner", dry_run=False)
     assert response.ok
     assert out(response)["changed"] is False
     assert world.systemd.transients == []
@@ -276,6 +270,33 @@ def test_install_runner_verifies_the_cached_archive(world: World) -> None:
         "archive_missing",
     )
     assert world.systemd.transients == []
+
+
+def test_the_cache_path_is_walked_without_following_any_symlink(world: World) -> None:
+    """Issue 13 item 6: a symlink in a parent of the archive, not only in its last component,
+    is refused, and so are a cache and an archive another user could have written."""
+    world.make_lane_dir(installed=False)
+    sha = world.cache_archive(fake_config_tarball())
+    real = world.tmp / "elsewhere"
+    world.cache.rename(real)
+    world.cache.symlink_to(real)  # <cache> -> a directory the agent does not own
+    code, _ = error(world.ask("install-runner", dry_run=False, archive_sha256=sha))
+    assert code == "lane_refused"
+    world.cache.unlink()
+    real.rename(world.cache)
+    world.cache.chmod(0o777)  # anyone could swap the archive
+    assert error(world.ask("install-runner", dry_run=False, archive_sha256=sha))[0] == (
+        "lane_refused"
+    )
+    world.cache.chmod(0o755)
+    os.chown(world.cache / f"{sha}.tar.gz", SERVICE_UID, SERVICE_UID)  # a runner's file
+    assert error(world.ask("install-runner", dry_run=False, archive_sha256=sha)) == (
+        "conflict",
+        "archive_missing",
+    )
+    os.chown(world.cache / f"{sha}.tar.gz", AGENT_UID, AGENT_UID)  # the agent's: fine
+    assert world.ask("install-runner", dry_run=False, archive_sha256=sha).ok
+    assert len(world.systemd.transients) == 1
 
 
 def evil_member(name: str, kind: bytes, link: str = "") -> tarfile.TarInfo:
@@ -361,3 +382,36 @@ def test_install_passes_the_archive_as_stdin_to_a_network_less_step(world: World
 def test_the_rendered_dropin_is_what_systemd_gets(world: World) -> None:
     supervised(world)
     assert world.dropin.read_text() == render_dropin(load_lanes(world.lanes_file).lanes[0])
+
+
+def test_register_waits_until_no_lane_of_the_service_user_runs(world: World) -> None:
+    """Same-uid processes can read a step's environment and stdin through /proc: while
+    another lane of the same service user runs, registration is refused."""
+    other = "other-lane"
+    text = lanes_toml(str(world.root))
+    block = text[text.index("[[lanes]]") :].replace(f'"{LANE}"', f'"{other}"', 1)
+    world.lanes_file.write_text(text + "\n" + block)
+    world.make_lane_dir()
+    world.systemd.set_state(unit_name_for(other), active_state="active", sub_state="running")
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "service_user_busy",
+    )
+    assert world.systemd.transients == []
+    world.systemd.set_state(unit_name_for(other), active_state="inactive", sub_state="dead")
+    assert world.ask("register-runner", dry_run=False, token=CANARY).ok
+
+
+def test_register_needs_the_record_of_a_verified_archive(world: World) -> None:
+    world.make_lane_dir()
+    (world.lane_dir / ".launchplane-archive").write_text("ab" * 32 + "\n")  # not cached
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "archive_missing",
+    )
+    (world.lane_dir / ".launchplane-archive").unlink()
+    assert error(world.ask("register-runner", dry_run=False, token=CANARY)) == (
+        "conflict",
+        "runner_not_installed",
+    )
+    assert world.systemd.transients == []

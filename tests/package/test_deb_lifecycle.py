@@ -143,7 +143,11 @@ def test_install(box: Sandbox, base_deb: Path) -> None:
         assert state == "static", unit
     assert props(box, "launchplane-helper.service")["ActiveState"] == "inactive"
     assert not [link for link in wants_links(box) if "launchplane-runner@" in link]
-    assert stat(box, "/run/launchplane/helper.sock") == ("660", "root", "launchplane-agent")
+    assert stat(box, "/run/launchplane/helper.sock") == (
+        "600",
+        "launchplane-agent",
+        "launchplane-agent",
+    )
     assert box.exec("test", "-S", "/run/launchplane/helper.sock").returncode == 0
 
     # The venv: Debian's interpreter, console scripts linked into /usr/bin, byte code
