@@ -61,6 +61,8 @@ NEXT_STEPS: dict[str, str] = {
     "missing_confirmation": "pass --confirm with the exact words shown",
     "runner_busy": "wait for the job, or confirm draining with --drain",
     "nothing_to_restart": "apply the lane first",
+    "unit_masked": "someone masked the unit on purpose: find out why, then "
+    "`systemctl unmask` it (add --runtime if it was masked with --runtime)",
     "github_unavailable": "GitHub could not be reached or answered 5xx: nothing is wrong with "
     "the lane itself; the next pass retries (see githubstatus.com or the proxy)",
     "github_auth_failed": "GitHub refused the credential in /etc/launchplane/credentials: "
@@ -135,6 +137,11 @@ def _observation_blockers(
         )
     if uid is not None and unit.main_pid and unit.main_pid_uid != uid:
         out.append(Blocker(code="service_user_mismatch", message="MainPID runs as another uid"))
+    if policy.operation is not Operation.REMOVE and "masked" in (
+        unit.load_state,
+        unit.unit_file_state.removesuffix("-runtime"),
+    ):
+        out.append(Blocker(code="unit_masked", message=f"{unit.unit_name} is masked"))
     return out
 
 

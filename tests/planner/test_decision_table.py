@@ -97,6 +97,9 @@ SCENARIOS: dict[str, Callable[[], Case]] = {
     "R20": lambda: on(f.observed(github=None, github_problem=problem("github_auth_failed"))),
     "R21": lambda: on(f.observed(github=None, github_problem=problem("github_rate_limited"))),
     "R22": lambda: on(f.observed(local=f.local().model_copy(update={"runner_file": no_agent_id}))),
+    "R23": lambda: on(
+        f.observed(unit=f.unit(active=False, load_state="masked", unit_file_state="masked"))
+    ),
     "S1": lambda: on(f.observed(), operation=RESTART),
     "S2": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=RESTART),
     "S3": lambda: on(
