@@ -24,7 +24,7 @@ from helper.handler import Handler
 from helper.protocol import Request, Response, encode_request
 from helper.redact import REDACTOR
 from helper.server import Server
-from helper.systemd_fake import FakeSystemd
+from tests.fakes.systemd import FakeSystemd
 
 HOST = "chris-testing"
 LANE = "cm-website-chris-testing"
