@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.contracts import BaselineFinding, BaselineState, HostPolicy
-from helper.identifiers import is_within
-from helper.lanes import RunnerLaneMaintainerDesiredState, policy_findings
+from helper.contract.identifiers import is_within
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState, policy_findings
 
 LABEL_CODES = {"missing_managed_label", "missing_required_label"}
 

@@ -10,7 +10,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     Shape,
 )
-from helper.identifiers import MANAGED_LABEL
+from helper.contract.identifiers import MANAGED_LABEL
 
 UNIT_UNKNOWN = "unknown"  # load_state when systemd could not be reached
 DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})

@@ -27,10 +27,10 @@ from agent.contracts import (
 from agent.errors import PassLocked
 from agent.planner import plan
 from agent.wiring import Paths, build_agent, deliver_evidence, pass_lock
-from helper.errors import ConfigError, LaunchplaneError
-from helper.identifiers import lane_name_findings
-from helper.lanes import load_lanes
-from helper.redact import REDACTOR
+from helper.contract.errors import ConfigError, LaunchplaneError
+from helper.contract.identifiers import lane_name_findings
+from helper.contract.lanes import load_lanes
+from helper.contract.redact import REDACTOR
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from helper.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
+from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 
 __all__ = [
     "HostPolicy",

@@ -2,7 +2,7 @@
 
 Hierarchy::
 
-    helper.errors.LaunchplaneError
+    helper.contract.errors.LaunchplaneError
     └── AgentError                 the agent could not do what was asked
         ├── AuditConflict          a record exists with a different payload, or the store is unsafe
         ├── AuditNotFound          no record of that id
@@ -14,7 +14,7 @@ GitHub's errors live in agent.github.errors, also under AgentError's base.
 
 from __future__ import annotations
 
-from helper.errors import LaunchplaneError
+from helper.contract.errors import LaunchplaneError
 
 
 class AgentError(LaunchplaneError):

@@ -40,9 +40,9 @@ from agent.logs import get_logger
 from agent.observe_local import observe_directory, service_user_uid
 from agent.planner import plan
 from agent.ports import GitHubPort, HelperPort, UnitObserver
-from helper.dropin import rendered_hash
-from helper.errors import LaunchplaneError
-from helper.redact import REDACTOR
+from helper.contract.dropin import rendered_hash
+from helper.contract.errors import LaunchplaneError
+from helper.contract.redact import REDACTOR
 
 log = get_logger("launchplane.agent")
 

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 
 def redact_processor(

@@ -6,9 +6,9 @@ import os
 from typing import Protocol
 
 from agent.contracts import UnitState
-from helper.dropin import dropin_dir_name, read_dropin_marks
-from helper.lanes import RunnerLaneMaintainerDesiredState
-from helper.systemd import UnitProps
+from helper.contract.dropin import dropin_dir_name, read_dropin_marks
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.systemd import UnitProps
 
 DROPIN_LIMIT = 64 * 1024
 

@@ -17,7 +17,7 @@ from agent.contracts import (
     Shape,
     Step,
 )
-from helper.lanes import lane_findings
+from helper.contract.lanes import lane_findings
 
 CREATE_STEPS = (
     Step.FETCH_REGISTRATION_TOKEN,

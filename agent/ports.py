@@ -17,10 +17,10 @@ from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.settings import GitHubSettings
 from agent.logs import get_logger
 from agent.observe_unit import observe_unit
-from helper.errors import SystemdFailed
-from helper.lanes import RunnerLaneMaintainerDesiredState
-from helper.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request, call
-from helper.systemd import DbusSystemd
+from helper.contract.errors import SystemdFailed
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request, call
+from helper.contract.systemd import DbusSystemd
 
 log = get_logger("launchplane.agent")
 

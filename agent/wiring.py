@@ -21,9 +21,9 @@ from agent.github.client import GitHubClient
 from agent.github.settings import GitHubSettings
 from agent.logs import get_logger
 from agent.ports import DbusUnitObserver, SocketHelper
-from helper.lanes import DEFAULT_LANES_FILE, LanesFile, load_lanes
-from helper.protocol import DEFAULT_SOCKET
-from helper.redact import REDACTOR
+from helper.contract.lanes import DEFAULT_LANES_FILE, LanesFile, load_lanes
+from helper.contract.protocol import DEFAULT_SOCKET
+from helper.contract.redact import REDACTOR
 
 log = get_logger("launchplane.agent")
 

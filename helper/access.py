@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from helper.errors import PeerRefused
+from helper.contract.errors import PeerRefused
 
 _UCRED = struct.Struct("3i")
 NO_ID = 0xFFFFFFFF  # what the kernel reports for "no credentials" ((uid_t)-1)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helper.lanes import DEFAULT_LANES_FILE
+from helper.contract.lanes import DEFAULT_LANES_FILE
 
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
 DEFAULT_AUDIT_LOG = "/var/log/launchplane/helper.jsonl"

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from helper.errors import HelperUnreachable
-from helper.protocol import (
+from helper.contract.errors import HelperUnreachable
+from helper.contract.protocol import (
     ARCHIVE_VERBS,
     DEFAULT_SOCKET,
     PROTOCOL_VERSION,
@@ -27,7 +27,7 @@ from helper.protocol import (
     call,
     encode_response,
 )
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 EXIT_OK = 0
 EXIT_FAILED = 1

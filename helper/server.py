@@ -14,9 +14,9 @@ import sdnotify
 
 from helper.access import peer_of
 from helper.config import HelperConfig
-from helper.errors import FrameTimeout, FrameTruncated
+from helper.contract.errors import FrameTimeout, FrameTruncated
+from helper.contract.protocol import HEADER, encode_frame, encode_response, frame_length
 from helper.handler import Handler, log_event
-from helper.protocol import HEADER, encode_frame, encode_response, frame_length
 
 SD_LISTEN_FDS_START = 3
 MAX_CONNECTIONS = 16

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from agent.github.errors import GitHubCredentialError
 from agent.github.settings import ENV_CREDENTIALS_DIRECTORY
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 TOKEN_FILE = "github-token"  # noqa: S105 - a file name
 APP_FILE = "github-app.json"

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from helper.errors import ConfigError
+from helper.contract.errors import ConfigError
 
 API_VERSION: Final = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"

@@ -8,7 +8,7 @@ import os
 import stat
 
 from helper.access import WRITE
-from helper.errors import Conflict, RequestInvalid
+from helper.contract.errors import Conflict, RequestInvalid
 from helper.steps import extract_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helper.access import WRITE
-from helper.errors import RequestInvalid, StepFailed
+from helper.contract.errors import RequestInvalid, StepFailed
 from helper.steps import unregister_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

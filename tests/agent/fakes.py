@@ -28,8 +28,8 @@ from agent.executor import Agent
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
-from helper.dropin import dropin_dir_name, render_dropin
-from helper.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.dropin import dropin_dir_name, render_dropin
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from tests.planner import factories as f
 
 UID = os.getuid()
@@ -188,7 +188,7 @@ class FakeUnits:
 
     def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
         from agent.observe_unit import _read_nofollow
-        from helper.dropin import read_dropin_marks
+        from helper.contract.dropin import read_dropin_marks
 
         out = {}
         w = self.world

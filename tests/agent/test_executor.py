@@ -203,7 +203,7 @@ def test_token_values_never_reach_records_logs_or_output(
 
     from agent import logs
     from agent.cli import render_record
-    from helper.redact import variants
+    from helper.contract.redact import variants
 
     stream = io.StringIO()
     logs.configure(json_output=True, stream=stream)

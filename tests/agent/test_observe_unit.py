@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from agent.observe_unit import in_cgroup, observe_unit, process_uid
-from helper.dropin import dropin_dir_name, render_dropin
-from helper.systemd import UnitProps
+from helper.contract.dropin import dropin_dir_name, render_dropin
+from helper.contract.systemd import UnitProps
 from tests.planner import factories as f
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.github import GitHubClient
-from helper.redact import variants
+from helper.contract.redact import variants
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_state import Runner as EmulatedRunner
 from tests.emulators.runner import listener

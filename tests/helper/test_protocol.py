@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helper.errors import (
+from helper.contract.errors import (
     FrameTooLarge,
     FrameTruncated,
     InvalidJson,
@@ -18,8 +18,8 @@ from helper.errors import (
     RequestInvalid,
     UnknownVerb,
 )
-from helper.identifiers import Finding
-from helper.protocol import (
+from helper.contract.identifiers import Finding
+from helper.contract.protocol import (
     MAX_FRAME,
     VERBS,
     ErrorBody,

@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from helper.protocol import encode_response
-from helper.systemd import transient_properties
+from helper.contract.protocol import encode_response
+from helper.contract.systemd import transient_properties
 from tests.helper.conftest import CANARY, LANE, World, out
 
 

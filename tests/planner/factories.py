@@ -16,7 +16,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     UnitState,
 )
-from helper.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
+from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LANE = "cm-website-chris-testing"

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from helper.errors import ConfigError
-from helper.identifiers import (
+from helper.contract.errors import ConfigError
+from helper.contract.identifiers import (
     HOST_RE,
     MANAGED_LABEL,
     SERVICE_USER_RE,

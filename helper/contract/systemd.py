@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from helper.errors import SystemdFailed
+from helper.contract.errors import SystemdFailed
 
 DESTINATION = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helper.identifiers import Finding
+from helper.contract.identifiers import Finding
 
 
 class LaunchplaneError(Exception):

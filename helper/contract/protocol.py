@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from helper.errors import (
+from helper.contract.errors import (
     FrameTimeout,
     FrameTooLarge,
     FrameTruncated,
@@ -40,8 +40,8 @@ from helper.errors import (
     RequestInvalid,
     UnknownVerb,
 )
-from helper.identifiers import Finding, lane_name_findings
-from helper.redact import REDACTOR
+from helper.contract.identifiers import Finding, lane_name_findings
+from helper.contract.redact import REDACTOR
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024
@@ -139,7 +139,7 @@ class FindingBody(_Strict):
 
 
 class ErrorBody(_Strict):
-    """`code` is one of the stable codes in helper.errors; `reason` refines `conflict`."""
+    """`code` is one of the stable codes in helper.contract.errors; `reason` refines `conflict`."""
 
     code: str
     message: str
