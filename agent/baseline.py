@@ -9,22 +9,15 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from agent.contracts import BaselineFinding, BaselineState, HostPolicy
+from agent.ports import DockerVersions
 from helper.contract.identifiers import is_within
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState, policy_findings
 
 LABEL_CODES = {"missing_managed_label", "missing_required_label"}
-
-
-@dataclass(frozen=True)
-class DockerVersions:
-    engine: str | None
-    cli: str | None
-    buildx: str | None
 
 
 def _run(argv: list[str]) -> str | None:

@@ -211,12 +211,12 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     names = _select(agent.declared, args.lane)
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
-    observed, _ = agent.observe(lanes)
+    observed, _ = agent.observer.observe(lanes)
     rows = []
     for lane in lanes:
         obs = observed[lane.lane_name]
         runners = obs.github.runners if obs.github else ()
-        last = agent.store.latest(lane.lane_name)
+        last = agent.recorder.store.latest(lane.lane_name)
         rows.append(
             {
                 "lane": lane.lane_name,

@@ -1,16 +1,25 @@
-"""Observe a lane's unit: systemd's view over D-Bus, the drop-in's marks, MainPID from /proc."""
+"""The unit observer: systemd's view over D-Bus, the drop-in's marks, MainPID from /proc."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Sequence
 from typing import Protocol
 
+from dbus_fast.errors import DBusError
+
+from agent.classify import UNIT_UNKNOWN
 from agent.contracts import UnitState
+from agent.logs import get_logger
 from helper.contract.dropin import dropin_dir_name, read_dropin_marks
+from helper.contract.errors import SystemdFailed
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
-from helper.contract.systemd import UnitProps
+from helper.contract.systemd import DbusSystemd, UnitProps
 
 DROPIN_LIMIT = 64 * 1024
+
+log = get_logger("launchplane.agent")
 
 
 class UnitReader(Protocol):
@@ -72,3 +81,45 @@ async def observe_unit(
         dropin_hash=marks.hash if marks else None,
         dropin_hash_valid=marks.hash_valid if marks else False,
     )
+
+
+class DbusUnitObserver:
+    """Reads every lane's unit over one system-bus connection per call."""
+
+    def __init__(
+        self,
+        bus_address: str | None = None,
+        unit_dir: str = "/etc/systemd/system",
+        proc_root: str = "/proc",
+    ) -> None:
+        self.bus_address = bus_address
+        self.unit_dir = unit_dir
+        self.proc_root = proc_root
+
+    async def _observe(
+        self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
+    ) -> dict[str, UnitState]:
+        async with DbusSystemd.connect(self.bus_address) as systemd:
+            return {
+                lane.lane_name: await observe_unit(
+                    systemd, lane, unit_dir=self.unit_dir, proc_root=self.proc_root
+                )
+                for lane in lanes
+            }
+
+    def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
+        """Every lane's unit; if systemd cannot be reached, each is `unknown` (which blocks)."""
+        try:
+            return asyncio.run(self._observe(lanes))
+        except (OSError, DBusError, SystemdFailed, ValueError) as exc:
+            log.warning("systemd.unreachable", error=type(exc).__name__)
+            return {
+                lane.lane_name: UnitState(
+                    unit_name=lane.systemd_unit_name,
+                    load_state=UNIT_UNKNOWN,
+                    active_state="unknown",
+                    sub_state="unknown",
+                    unit_file_state="",
+                )
+                for lane in lanes
+            }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from agent.classify import classify, is_managed_runner
@@ -246,16 +247,56 @@ def plan(
         action, steps, more = _remove(shape, observed, policy)
     else:
         action, steps, more = _reconcile(shape, observed)
-    blockers = sorted(set(blockers + more), key=lambda b: (b.code, b.message))
-    next_steps = tuple(dict.fromkeys(NEXT_STEPS.get(b.code, "plan again") for b in blockers))
-    return RunnerLaneMaintainerPlan(
-        lane_name=desired.lane_name,
-        planned_at=now,
-        status="blocked" if blockers else "ready",
+    return _decided(
+        desired.lane_name,
+        now,
         action=action,
         shape=shape,
-        blockers=tuple(blockers),
+        blockers=blockers + more,
+        steps=steps,
+        policy=policy,
+    )
+
+
+def _decided(
+    lane_name: str,
+    now: datetime,
+    *,
+    action: Action,
+    shape: Shape,
+    blockers: Sequence[Blocker],
+    steps: tuple[Step, ...],
+    policy: PlanPolicy,
+) -> RunnerLaneMaintainerPlan:
+    ordered = sorted(set(blockers), key=lambda b: (b.code, b.message))
+    next_steps = tuple(dict.fromkeys(NEXT_STEPS.get(b.code, "plan again") for b in ordered))
+    return RunnerLaneMaintainerPlan(
+        lane_name=lane_name,
+        planned_at=now,
+        status="blocked" if ordered else "ready",
+        action=action,
+        shape=shape,
+        blockers=tuple(ordered),
         next_steps=next_steps,
         steps=steps,
+        policy=policy,
+    )
+
+
+def retarget(result: RunnerLaneMaintainerPlan, policy: PlanPolicy) -> RunnerLaneMaintainerPlan:
+    """The same decision in another mode, without planning again: a dry-run plan made the
+    apply plan of one pass. Mode, key and confirmation only add mutation blockers; any other
+    difference in the policy is refused."""
+    moved = {"mode", "idempotency_key", "confirmation"}
+    if result.policy.model_dump(exclude=moved) != policy.model_dump(exclude=moved):
+        raise ValueError("retarget changes only the mode, the key and the confirmation")
+    blockers = [*result.blockers, *_mutation_blockers(result.lane_name, policy)]
+    return _decided(
+        result.lane_name,
+        result.planned_at,
+        action=result.action,
+        shape=result.shape,
+        blockers=blockers,
+        steps=result.steps,
         policy=policy,
     )

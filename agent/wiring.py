@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
+from agent.apply import Applier
 from agent.audit_store import DEFAULT_AUDIT_DIR, FilesystemAuditStore
 from agent.errors import PassLocked
 from agent.evidence import TOKEN_FILE, EvidenceSpool
-from agent.executor import Agent
 from agent.github.auth import credential_file, load_credential
 from agent.github.client import GitHubClient
 from agent.github.settings import GitHubSettings
+from agent.helper_socket import SocketHelper
+from agent.host import LocalHost
 from agent.logs import get_logger
-from agent.ports import DbusUnitObserver, SocketHelper
+from agent.observe import Observer
+from agent.observe_unit import DbusUnitObserver
+from agent.ports import (
+    AuditStore,
+    Clock,
+    EvidenceSink,
+    GitHubPort,
+    HelperPort,
+    HostPort,
+    Sleep,
+    UnitObserver,
+)
+from agent.reconcile import Reconciler
+from agent.records import Recorder
+from agent.verify import Verifier
 from helper.contract.lanes import DEFAULT_LANES_FILE, LanesFile, load_lanes
 from helper.contract.protocol import DEFAULT_SOCKET
 from helper.contract.redact import REDACTOR
@@ -30,6 +49,7 @@ log = get_logger("launchplane.agent")
 DEFAULT_CACHE_DIR = "/var/cache/launchplane-agent"
 DEFAULT_CREDENTIALS = "/etc/launchplane/credentials"
 DEFAULT_RUNTIME_DIR = "/run/launchplane-agent"
+ARCHITECTURES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +82,50 @@ class Paths:
         )
 
 
-def build_agent(paths: Paths, declared: LanesFile | None = None) -> Agent:
-    """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus."""
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def machine_architecture() -> str:
+    """The runner archive's architecture for this machine (x64 when unknown)."""
+    return ARCHITECTURES.get(platform.machine().lower(), "x64")
+
+
+def assemble(
+    declared: LanesFile,
+    *,
+    github: GitHubPort,
+    helper: HelperPort,
+    units: UnitObserver,
+    host: HostPort,
+    store: AuditStore,
+    evidence: EvidenceSink | None,
+    cache_dir: Path,
+    clock: Clock,
+    sleep: Sleep,
+    architecture: str,
+    online_timeout: float = 120.0,
+    poll_interval: float = 2.0,
+) -> Reconciler:
+    """Compose the phases from the adapters given; nothing here picks a default adapter."""
+    observer = Observer(declared.policy, github, units, host, clock)
+    return Reconciler(
+        declared=declared,
+        observer=observer,
+        applier=Applier(github, helper, cache_dir, architecture),
+        verifier=Verifier(
+            declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
+        ),
+        recorder=Recorder(store, evidence, clock),
+        clock=clock,
+    )
+
+
+def build_agent(
+    paths: Paths, declared: LanesFile | None = None, *, units: UnitObserver | None = None
+) -> Reconciler:
+    """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
+    (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
     declared = declared if declared is not None else load_lanes(paths.lanes_file)
     settings = GitHubSettings.from_environment()
     if settings.cache_dir is None:
@@ -72,14 +134,18 @@ def build_agent(paths: Paths, declared: LanesFile | None = None) -> Agent:
     evidence = None
     if os.environ.get("LAUNCHPLANE_EVIDENCE_URL"):
         evidence = EvidenceSpool(Path(paths.audit_dir).parent / "spool")
-    return Agent(
-        evidence=evidence,
-        declared=declared,
+    return assemble(
+        declared,
         github=github,
         helper=SocketHelper(paths.helper_socket),
-        units=DbusUnitObserver(unit_dir=paths.unit_dir),
+        units=units if units is not None else DbusUnitObserver(unit_dir=paths.unit_dir),
+        host=LocalHost(),
         store=FilesystemAuditStore(paths.audit_dir),
+        evidence=evidence,
         cache_dir=Path(paths.cache_dir),
+        clock=utcnow,
+        sleep=time.sleep,
+        architecture=machine_architecture(),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from helper.contract.client import call
 from helper.contract.errors import HelperUnreachable
 from helper.contract.protocol import (
     ARCHIVE_VERBS,
@@ -24,7 +25,6 @@ from helper.contract.protocol import (
     VERBS,
     Request,
     Response,
-    call,
     encode_response,
 )
 from helper.contract.redact import REDACTOR

@@ -1,19 +1,16 @@
-"""The helper's socket protocol: frames, strict request/response models and the client `call`.
+"""The helper's socket protocol: frames, strict request/response models, a verb's result.
 
 One connection carries exactly one request frame and one response frame. A frame is a
 4-byte big-endian length followed by that many bytes of UTF-8 JSON (1..65536 bytes).
-This module is the contract the agent imports; it has no side effects beyond registering
-request tokens with the process-wide redactor.
+It has no side effects beyond registering request tokens with the process-wide redactor;
+the client call is in helper.contract.client.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import struct
-import time
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -29,14 +26,11 @@ from pydantic import (
 )
 
 from helper.contract.errors import (
-    FrameTimeout,
     FrameTooLarge,
     FrameTruncated,
     HelperError,
-    HelperUnreachable,
     InvalidJson,
     InvalidUtf8,
-    ProtocolError,
     RequestInvalid,
     UnknownVerb,
 )
@@ -163,6 +157,37 @@ class Response(_Strict):
         if self.ok != (self.error is None):
             raise ValueError("ok must be true exactly when there is no error")
         return self
+
+
+class VerbResult(BaseModel):
+    """A verb's answer as the agent acts on it: did it change anything, must systemd reload
+    unit files, and its ordered actions; `detail` is the whole answer as sent (evidence).
+
+    Read fail-safe: an answer that does not say it changed nothing counts as changed, and
+    one that does not say whether a reload is needed needs one when it changed something.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    changed: bool
+    reload_needed: bool
+    actions: tuple[dict[str, JsonValue], ...] = ()
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @classmethod
+    def from_result(cls, result: dict[str, JsonValue]) -> VerbResult:
+        changed = result.get("changed", True)
+        changed = changed if isinstance(changed, bool) else True
+        reload_needed = result.get("daemon_reload_needed", changed)
+        actions = result.get("actions", [])
+        return cls(
+            changed=changed,
+            reload_needed=reload_needed if isinstance(reload_needed, bool) else True,
+            actions=tuple(a for a in actions if isinstance(a, dict))
+            if isinstance(actions, list)
+            else (),
+            detail=result,
+        )
 
 
 def error_body(exc: HelperError) -> ErrorBody:
@@ -318,51 +343,3 @@ def decode_response(payload: bytes) -> Response:
         return Response.model_validate(obj)
     except ValidationError as exc:
         raise RequestInvalid("malformed response: " + _describe(exc)) from None
-
-
-# --- client -----------------------------------------------------------------------------
-
-
-def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise FrameTimeout("no complete answer in time")
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(size - len(buf))
-        except TimeoutError:
-            raise FrameTimeout("no complete answer in time") from None
-        if not chunk:
-            raise FrameTruncated("connection closed inside a frame")
-        buf += chunk
-    return bytes(buf)
-
-
-def call(socket_path: str, request: Request, timeout: float) -> Response:
-    """Send one request and return the helper's Response (which may say ok=False).
-
-    Raises HelperUnreachable when there is no connection, no complete answer within
-    `timeout` seconds, or the answer is not a valid response.
-    """
-    deadline = time.monotonic() + timeout
-    frame = encode_frame(encode_request(request))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(socket_path)
-        except OSError as exc:
-            raise HelperUnreachable(
-                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
-            ) from None
-        with contextlib.suppress(OSError):
-            # A refused peer is answered before its frame is read: the write may break,
-            # the refusal is still there to read.
-            sock.sendall(frame)
-        try:
-            length = frame_length(_recv_exactly(sock, HEADER.size, deadline))
-            return decode_response(_recv_exactly(sock, length, deadline))
-        except (ProtocolError, OSError) as exc:
-            code = exc.code if isinstance(exc, ProtocolError) else exc.__class__.__name__
-            raise HelperUnreachable(f"no valid answer from the helper ({code})") from None

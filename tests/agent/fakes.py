@@ -1,5 +1,6 @@
-"""An in-memory world for executor tests: GitHub, the helper and systemd keep their semantics
-(404 on a missing runner, registration offline until the service runs, drop-ins on disk)."""
+"""An in-memory world for the agent's phases: GitHub, the helper and systemd keep their
+semantics (404 on a missing runner, registration offline until the service runs, drop-ins on
+disk)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any
 from pydantic import JsonValue, SecretStr
 
 from agent.audit_store import FilesystemAuditStore
-from agent.baseline import DockerVersions
 from agent.contracts import (
     BaselineState,
     GithubInventory,
@@ -21,15 +21,20 @@ from agent.contracts import (
     GithubRunner,
     HostPolicy,
     LanesFile,
+    LocalRunnerDirectory,
     UnitState,
 )
 from agent.errors import StepFailed
-from agent.executor import Agent
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
+from agent.observe_local import observe_directory
+from agent.ports import DockerVersions
+from agent.reconcile import Reconciler
+from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name, render_dropin
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.protocol import Verb, VerbResult
 from tests.planner import factories as f
 
 UID = os.getuid()
@@ -127,12 +132,16 @@ class FakeHelper:
 
     def call(
         self,
-        verb: str,
+        verb: Verb,
         lane: str,
         *,
         token: SecretStr | None = None,
         archive_sha256: str | None = None,
-    ) -> dict[str, JsonValue]:
+    ) -> VerbResult:
+        return VerbResult.from_result(self.answer(verb, lane, token))
+
+    def answer(self, verb: Verb, lane: str, token: SecretStr | None) -> dict[str, JsonValue]:
+        """What the real helper's verb would answer, reduced to what the agent reads."""
         w = self.world
         w.helper_calls.append(verb)
         if verb == w.fail_verb:
@@ -164,7 +173,7 @@ class FakeHelper:
             changed = not dropin.exists() or dropin.read_text() != text
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(text)
-            return {"changed": changed}
+            return {"changed": changed, "daemon_reload_needed": changed, "actions": []}
         elif verb in {"enable-now", "restart"}:
             w.unit_active = w.unit_enabled = True
             w.set_online(w.online_when_running)
@@ -225,39 +234,55 @@ def declared_in(root: Path, **lane: Any) -> LanesFile:
     return LanesFile(policy=policy, lanes=(base,))
 
 
-def agent_for(tmp_path: Path, **lane: Any) -> tuple[Agent, World, LanesFile]:
-    root = tmp_path / "runners"
-    root.mkdir()
-    world = World(root=root, unit_dir=tmp_path / "units")
-    declared = declared_in(root, **lane)
+@dataclass
+class FakeHost:
+    """This machine as a test declares it; runner directories are real ones under tmp_path."""
+
+    world: World
+
+    def host_name(self) -> str:
+        return f.HOST
+
+    def user_uid(self, name: str) -> int | None:
+        return UID if name == f.USER else None
+
+    def runner_directory(self, desired: RunnerLaneMaintainerDesiredState) -> LocalRunnerDirectory:
+        return observe_directory(desired)
+
+    def docker(self) -> DockerVersions:
+        return DockerVersions("27.1", "27.1", "0.12.1")
 
     def baseline(
+        self,
         desired: RunnerLaneMaintainerDesiredState,
         policy: HostPolicy,
         now: datetime,
         versions: DockerVersions,
     ) -> BaselineState:
-        if world.baseline_missing:
+        if self.world.baseline_missing:
             raise OSError("baseline probe failed")
         return BaselineState(
-            checked_at=now,
-            findings=world.baseline_findings,
-            evidence={"docker_cli": "27.1"},
+            checked_at=now, findings=self.world.baseline_findings, evidence={"docker_cli": "27.1"}
         )
 
-    agent = Agent(
-        declared=declared,
+
+def agent_for(tmp_path: Path, **lane: Any) -> tuple[Reconciler, World, LanesFile]:
+    root = tmp_path / "runners"
+    root.mkdir()
+    world = World(root=root, unit_dir=tmp_path / "units")
+    declared = declared_in(root, **lane)
+    agent = assemble(
+        declared,
         github=FakeGitHub(world),
         helper=FakeHelper(world, declared),
         units=FakeUnits(world),
+        host=FakeHost(world),
         store=FilesystemAuditStore(tmp_path / "audits"),
+        evidence=None,
         cache_dir=tmp_path / "cache",
         clock=lambda: NOW,
         sleep=lambda _s: None,
-        host_name=lambda: f.HOST,
-        user_uid=lambda name: UID if name == f.USER else None,
-        baseline=baseline,
-        docker=lambda: DockerVersions("27.1", "27.1", "0.12.1"),
+        architecture="x64",
         online_timeout=0.0,
     )
     return agent, world, declared

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from agent.baseline import DockerVersions, check_baseline
+from agent.baseline import check_baseline
+from agent.ports import DockerVersions
 from helper.contract.lanes import HostPolicy
 from tests.planner import factories as f
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from helper.contract.client import call
 from helper.contract.errors import HelperUnreachable
 from helper.contract.protocol import (
     MAX_FRAME,
     Request,
     Response,
-    call,
     decode_response,
     encode_frame,
 )

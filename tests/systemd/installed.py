@@ -269,7 +269,8 @@ class InstalledHost:
 _CLIENT = r"""
 import json, sys
 from helper.contract.errors import HelperUnreachable
-from helper.contract.protocol import DEFAULT_SOCKET, Request, call
+from helper.contract.client import call
+from helper.contract.protocol import DEFAULT_SOCKET, Request
 spec = json.loads(sys.stdin.read())
 timeout = spec.pop("timeout")
 try:

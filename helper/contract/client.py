@@ -1,0 +1,63 @@
+"""The helper's client call: one request frame out, one response frame back, with a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+from helper.contract.errors import FrameTimeout, FrameTruncated, HelperUnreachable, ProtocolError
+from helper.contract.protocol import (
+    HEADER,
+    Request,
+    Response,
+    decode_response,
+    encode_frame,
+    encode_request,
+    frame_length,
+)
+
+
+def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FrameTimeout("no complete answer in time")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(size - len(buf))
+        except TimeoutError:
+            raise FrameTimeout("no complete answer in time") from None
+        if not chunk:
+            raise FrameTruncated("connection closed inside a frame")
+        buf += chunk
+    return bytes(buf)
+
+
+def call(socket_path: str, request: Request, timeout: float) -> Response:
+    """Send one request and return the helper's Response (which may say ok=False).
+
+    Raises HelperUnreachable when there is no connection, no complete answer within
+    `timeout` seconds, or the answer is not a valid response.
+    """
+    deadline = time.monotonic() + timeout
+    frame = encode_frame(encode_request(request))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(socket_path)
+        except OSError as exc:
+            raise HelperUnreachable(
+                f"cannot reach the helper at {socket_path}: {exc.__class__.__name__}"
+            ) from None
+        with contextlib.suppress(OSError):
+            # A refused peer is answered before its frame is read: the write may break,
+            # the refusal is still there to read.
+            sock.sendall(frame)
+        try:
+            length = frame_length(_recv_exactly(sock, HEADER.size, deadline))
+            return decode_response(_recv_exactly(sock, length, deadline))
+        except (ProtocolError, OSError) as exc:
+            code = exc.code if isinstance(exc, ProtocolError) else exc.__class__.__name__
+            raise HelperUnreachable(f"no valid answer from the helper ({code})") from None
