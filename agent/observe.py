@@ -35,15 +35,15 @@ class Observer:
 
     def inventories(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, GithubInventory | None], dict[str, str]]:
+    ) -> tuple[dict[str, GithubInventory | None], dict[str, GitHubError]]:
         """One listing per repository (ETag: a steady pass costs no rate limit)."""
         out: dict[str, GithubInventory | None] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, GitHubError] = {}
         for repository in sorted({lane.repository for lane in lanes}):
             try:
                 runners = self.github.list_runners(repository)
             except GitHubError as exc:
-                errors[repository] = f"{exc.code}: {exc}"
+                errors[repository] = exc
                 runners = None
             for lane in lanes:
                 if lane.repository == repository:
@@ -54,7 +54,7 @@ class Observer:
 
     def observe(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, str]]:
+    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GitHubError]]:
         """Every lane's observation, and the repositories whose listing failed (with why)."""
         inventories, errors = self.inventories(lanes)
         units = self.units.observe(lanes)

@@ -22,6 +22,7 @@ from agent.contracts import (
 )
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.settings import GitHubSettings
+from agent.schedule import Schedule
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.protocol import Verb, VerbResult
 
@@ -106,3 +107,10 @@ class AuditStore(Protocol):
 
 class EvidenceSink(Protocol):
     def add(self, record: RunnerLaneMaintainerAuditRecord) -> None: ...
+
+
+class SchedulePort(Protocol):
+    """Where the lanes' next looks are kept between passes."""
+
+    def load(self) -> Schedule: ...
+    def save(self, schedule: Schedule) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.apply import Applier, Applying, StepLog
@@ -18,11 +19,13 @@ from agent.contracts import (
     RunnerLaneMaintainerPlan,
 )
 from agent.errors import StepFailed
+from agent.github.errors import GitHubError, GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.planner import plan, retarget
-from agent.ports import Clock
+from agent.ports import Clock, SchedulePort
 from agent.records import Recorder
+from agent.schedule import Cadence, Schedule, next_look
 from agent.verify import Verifier
 from helper.contract.errors import LaunchplaneError
 from helper.contract.redact import REDACTOR
@@ -70,6 +73,8 @@ class Reconciler:
     applier: Applier
     verifier: Verifier
     recorder: Recorder
+    schedule: SchedulePort
+    cadence: Cadence
     clock: Clock
 
     def run(
@@ -83,7 +88,6 @@ class Reconciler:
         if policy.mode == "apply" and key:
             stored = self.recorder.replayed(desired.lane_name, key)
             if stored is not None:
-                log.info("apply.replayed", lane=desired.lane_name, record_id=stored.record_id)
                 return stored
         pre = pre if pre is not None else self.observer.observe_one(desired)
         return self.carry_out(desired, pre, plan(self.declared, desired, pre, policy, self.clock()))
@@ -131,30 +135,66 @@ class Reconciler:
             **verdict.record_fields(),
         )
 
-    def reconcile_pass(self) -> list[RunnerLaneMaintainerAuditRecord]:
-        """One pass over every declared lane, one plan per lane. Only `apply = true` lanes are
-        mutated; the root-written file is the confirmation. Identical situations write nothing
-        new."""
-        lanes = list({lane.lane_name: lane for lane in self.declared.lanes}.values())
-        observed, errors = self.observer.observe(lanes)
+    def reconcile_pass(self, *, every_lane: bool = False) -> list[RunnerLaneMaintainerAuditRecord]:
+        """One pass over the lanes that are due (or every lane), one plan per lane; saves when
+        each wants to be looked at again. Only `apply = true` lanes are mutated; the
+        root-written file is the confirmation. Identical situations write nothing new."""
+        now = self.clock()
+        schedule = self.schedule.load()
+        declared = list({lane.lane_name: lane for lane in self.declared.lanes}.values())
+        hashes = {lane.lane_name: desired_hash(lane) for lane in declared}
+        lanes = [
+            lane
+            for lane in declared
+            if every_lane or schedule.is_due(lane.lane_name, hashes[lane.lane_name], now)
+        ]
+        observed, errors = self.observer.observe(lanes) if lanes else ({}, {})
         for repository, error in errors.items():
-            log.warning("github.inventory_failed", repository=repository, error=error)
-        out = []
+            log.warning("github.inventory_failed", repository=repository, error=error.code)
+        out, changes = [], {}
         for lane in lanes:
-            pre = observed[lane.lane_name]
-            last = self.recorder.store.latest(lane.lane_name)
-            last_failed = last.record_id if last and last.status == "failed" else None
-            dry = plan(self.declared, lane, pre, PlanPolicy(), self.clock())
-            key = pass_key(lane, pre, dry, last_failed)
-            if not lane.apply:
-                out.append(self.recorder.planned_once(lane, pre, dry, key))
-                continue
-            stored = self.recorder.replayed(lane.lane_name, key)
-            if stored is not None:
-                log.info("apply.replayed", lane=lane.lane_name, record_id=stored.record_id)
-                out.append(stored)
-                continue
-            confirmation = f"apply {lane.lane_name}"
-            policy = PlanPolicy(mode="apply", idempotency_key=key, confirmation=confirmation)
-            out.append(self.carry_out(lane, pre, retarget(dry, policy)))
+            record = self._pass_lane(lane, observed[lane.lane_name])
+            out.append(record)
+            changes[lane.lane_name] = next_look(
+                record,
+                now=now,
+                desired_hash=hashes[lane.lane_name],
+                cadence=self.cadence,
+                rate_limited_until=self._rate_limited_until(errors.get(lane.repository), now),
+            )
+        self._save(schedule.updated(changes, set(hashes)))
         return out
+
+    def _pass_lane(
+        self, lane: RunnerLaneMaintainerDesiredState, pre: RunnerLaneMaintainerObservedState
+    ) -> RunnerLaneMaintainerAuditRecord:
+        last = self.recorder.store.latest(lane.lane_name)
+        last_failed = last.record_id if last and last.status == "failed" else None
+        dry = plan(self.declared, lane, pre, PlanPolicy(), self.clock())
+        key = pass_key(lane, pre, dry, last_failed)
+        if not lane.apply:
+            return self.recorder.planned_once(lane, pre, dry, key)
+        stored = self.recorder.replayed(lane.lane_name, key)
+        if stored is not None:
+            return stored
+        confirmation = f"apply {lane.lane_name}"
+        policy = PlanPolicy(mode="apply", idempotency_key=key, confirmation=confirmation)
+        return self.carry_out(lane, pre, retarget(dry, policy))
+
+    def _rate_limited_until(self, error: GitHubError | None, now: datetime) -> datetime | None:
+        """GitHub's `Retry-After`/reset for a rate-limited listing, or the reset of an
+        exhausted budget; None when GitHub may be asked again."""
+        if isinstance(error, GitHubRateLimited):
+            wait = self.cadence.retry if error.delay is None else timedelta(seconds=error.delay)
+            return now + wait
+        limit = self.observer.github.stats.rate_limit
+        if limit is not None and limit.remaining == 0:
+            return datetime.fromtimestamp(limit.reset, UTC)
+        return None
+
+    def _save(self, schedule: Schedule) -> None:
+        """A schedule that cannot be saved leaves every lane due next tick (log, carry on)."""
+        try:
+            self.schedule.save(schedule)
+        except OSError as exc:
+            log.warning("schedule.not_saved", error=type(exc).__name__)

@@ -67,9 +67,11 @@ class Recorder:
         """The outcome recorded earlier under this key, if the apply already ran."""
         for status in ("completed", "removed", "failed"):
             try:
-                return self.store.get(record_id_for(lane, status, key, self.clock()), lane)
+                stored = self.store.get(record_id_for(lane, status, key, self.clock()), lane)
             except AuditNotFound:
                 continue
+            log.info("apply.replayed", lane=lane, record_id=stored.record_id)
+            return stored
         return None
 
     def planned_once(

@@ -34,11 +34,14 @@ from agent.ports import (
     GitHubPort,
     HelperPort,
     HostPort,
+    SchedulePort,
     Sleep,
     UnitObserver,
 )
 from agent.reconcile import Reconciler
 from agent.records import Recorder
+from agent.schedule import Cadence
+from agent.schedule_file import ScheduleFile
 from agent.verify import Verifier
 from helper.contract.lanes import DEFAULT_LANES_FILE, LanesFile, load_lanes
 from helper.contract.protocol import DEFAULT_SOCKET
@@ -49,6 +52,7 @@ log = get_logger("launchplane.agent")
 DEFAULT_CACHE_DIR = "/var/cache/launchplane-agent"
 DEFAULT_CREDENTIALS = "/etc/launchplane/credentials"
 DEFAULT_RUNTIME_DIR = "/run/launchplane-agent"
+DEFAULT_CADENCE = Cadence()
 ARCHITECTURES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -101,9 +105,11 @@ def assemble(
     store: AuditStore,
     evidence: EvidenceSink | None,
     cache_dir: Path,
+    schedule: SchedulePort,
     clock: Clock,
     sleep: Sleep,
     architecture: str,
+    cadence: Cadence = DEFAULT_CADENCE,
     online_timeout: float = 120.0,
     poll_interval: float = 2.0,
 ) -> Reconciler:
@@ -117,6 +123,8 @@ def assemble(
             declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
         ),
         recorder=Recorder(store, evidence, clock),
+        schedule=schedule,
+        cadence=cadence,
         clock=clock,
     )
 
@@ -143,6 +151,7 @@ def build_agent(
         store=FilesystemAuditStore(paths.audit_dir),
         evidence=evidence,
         cache_dir=Path(paths.cache_dir),
+        schedule=ScheduleFile(Path(paths.audit_dir).parent / "schedule.json"),
         clock=utcnow,
         sleep=time.sleep,
         architecture=machine_architecture(),

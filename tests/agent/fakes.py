@@ -5,7 +5,7 @@ disk)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from agent.github.settings import GitHubSettings
 from agent.observe_local import observe_directory
 from agent.ports import DockerVersions
 from agent.reconcile import Reconciler
+from agent.schedule import Schedule
 from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name, render_dropin
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
@@ -266,7 +267,24 @@ class FakeHost:
         )
 
 
-def agent_for(tmp_path: Path, **lane: Any) -> tuple[Reconciler, World, LanesFile]:
+@dataclass
+class MemorySchedule:
+    """The schedule port kept in memory; `saves` counts the passes that stored it."""
+
+    schedule: Schedule = field(default_factory=Schedule)
+    saves: int = 0
+
+    def load(self) -> Schedule:
+        return self.schedule
+
+    def save(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.saves += 1
+
+
+def agent_for(
+    tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW, **lane: Any
+) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
     root.mkdir()
     world = World(root=root, unit_dir=tmp_path / "units")
@@ -280,7 +298,8 @@ def agent_for(tmp_path: Path, **lane: Any) -> tuple[Reconciler, World, LanesFile
         store=FilesystemAuditStore(tmp_path / "audits"),
         evidence=None,
         cache_dir=tmp_path / "cache",
-        clock=lambda: NOW,
+        schedule=MemorySchedule(),
+        clock=clock,
         sleep=lambda _s: None,
         architecture="x64",
         online_timeout=0.0,
