@@ -26,8 +26,9 @@ from agent.contracts import (
 )
 from agent.errors import PassLocked
 from agent.planner import plan
-from agent.wiring import Paths, build_agent, deliver_evidence, pass_lock
-from helper.contract.errors import ConfigError, LaunchplaneError
+from agent.settings import AgentSettings, load_settings
+from agent.wiring import build_agent, deliver_evidence, pass_lock
+from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import load_lanes
 from helper.contract.redact import REDACTOR
@@ -103,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _lanes(args: argparse.Namespace, paths: Paths) -> LanesFile:
+def _lanes(args: argparse.Namespace, paths: AgentSettings) -> LanesFile:
     return load_lanes(args.lanes or paths.lanes_file)
 
 
@@ -111,9 +112,9 @@ def _select(declared: LanesFile, lane: str | None) -> list[str]:
     if lane is None:
         return list(dict.fromkeys(d.lane_name for d in declared.lanes))
     if lane_name_findings("--lane", lane):
-        raise ConfigError("--lane", [("--lane", "unsafe lane name")])
+        raise UsageError("--lane: unsafe lane name")
     if not declared.lanes_named(lane):
-        raise ConfigError("--lane", [("--lane", f"{lane!r} is not declared")])
+        raise UsageError(f"--lane: {lane!r} is not declared")
     return [lane]
 
 
@@ -185,7 +186,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_BLOCKED if any(r.status == "blocked" for r in results) else EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_plan(args: argparse.Namespace, paths: AgentSettings) -> int:
     if args.example or args.observation:
         return cmd_replay(args)
     agent = build_agent(paths, _lanes(args, paths))
@@ -196,7 +197,7 @@ def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
     return _print_records(args, records)
 
 
-def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
+def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
@@ -210,7 +211,7 @@ def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int
     return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
 
 
-def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     names = _select(agent.declared, args.lane)
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
@@ -240,11 +241,11 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     return EXIT_OK
 
 
-def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
     store = FilesystemAuditStore(paths.audit_dir)
     if args.action == "show":
         if not args.record_id:
-            raise ConfigError("audits show", [("record_id", "missing")])
+            raise UsageError("audits show: record_id is missing")
         record = store.get(args.record_id)
         _out(args, render_record(record), record.model_dump(mode="json"))
         return EXIT_OK
@@ -269,7 +270,7 @@ def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:
     return EXIT_OK
 
 
-def cmd_reconcile(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
     notifier = sdnotify.SystemdNotifier()
     with pass_lock(paths.runtime_dir):
         notifier.notify("STATUS=observing lanes")
@@ -291,8 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     args.lanes = getattr(args, "lanes", None)
     logs.configure(json_output=args.json or not sys.stderr.isatty())
-    paths = Paths.from_environment()
     try:
+        paths = load_settings()
         if args.command == "plan":
             return cmd_plan(args, paths)
         if args.command in {"apply", "restart", "remove"}:
@@ -309,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_reconcile(args, paths)
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(REDACTOR.redact(f"launchplane-agent: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except PassLocked as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)

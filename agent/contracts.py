@@ -6,9 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from agent.blockers import BlockerCode
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
+from helper.contract.models import StrictModel
 
 __all__ = [
     "HostPolicy",
@@ -17,10 +19,8 @@ __all__ = [
 ]
 
 
-class Record(BaseModel):
+class Record(StrictModel):
     """Boundary model: unknown fields refused, immutable, no coercion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- observed state -------------------------------------------------------------------------
@@ -186,7 +186,7 @@ class Step(StrEnum):
 
 
 class Blocker(Record):
-    code: str
+    code: BlockerCode
     message: str
 
 

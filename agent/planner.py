@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from agent.blockers import NEXT_STEPS, BlockerCode
 from agent.classify import classify, is_managed_runner
 from agent.contracts import (
     Action,
@@ -32,37 +33,6 @@ CREATE_STEPS = (
 )
 SUPERVISE_STEPS = (Step.INSTALL_OR_UPDATE_UNIT, Step.DAEMON_RELOAD, Step.ENABLE_NOW, Step.VERIFY)
 
-NEXT_STEPS: dict[str, str] = {
-    "repository_not_allowed": "add the repository to policy.allowed_repositories in lanes.toml",
-    "host_not_approved": "add the host to policy.approved_hosts in lanes.toml",
-    "host_mismatch": "declare the lane on the host it is meant for",
-    "registration_root_not_allowed": "use a registration_root under an allowed root",
-    "service_user_not_allowed": "add the user to policy.allowed_service_users",
-    "service_user_missing": "create the service user (the package's sysusers does this)",
-    "service_user_mismatch": "fix ownership so the runner directory and process use service_user",
-    "missing_managed_label": "add 'launchplane-managed' to the lane's labels",
-    "missing_required_label": "add the missing label to the lane's labels",
-    "unit_name_mismatch": "remove systemd_unit_name or set it to launchplane-runner@<lane>.service",
-    "duplicate_lane": "declare each lane name and runner directory once",
-    "unsafe_lane_name": "use a lowercase lane name matching [a-z0-9][a-z0-9._-]{0,127}",
-    "path_traversal": "use a normal absolute registration_root without '..'",
-    "unsafe_root": "use a dedicated registration root, never '/'",
-    "invalid_label": "use labels of letters, digits and ._:/+- only",
-    "invalid_host_name": "use the host name as `hostname` prints it",
-    "invalid_service_user": "use a non-root system user name",
-    "unmanaged_runner": "leave it alone, or remove it by hand and then apply",
-    "unknown_conflict": "inspect the lane by hand; remove what is stale, then plan again",
-    "stale_state": "remove the stale registration (remove the lane), then apply",
-    "observation_incomplete": "fix access to GitHub / systemd and plan again",
-    "stale_observation": "plan again: the observation is too old to act on",
-    "baseline_missing": "make the host baseline observable, then plan again",
-    "baseline_not_ready": "fix the baseline findings listed in the record, then plan again",
-    "missing_idempotency_key": "pass --idempotency-key",
-    "missing_confirmation": "pass --confirm with the exact words shown",
-    "runner_busy": "wait for the job, or confirm draining with --drain",
-    "nothing_to_restart": "apply the lane first",
-}
-
 
 def _desired_blockers(
     declared: LanesFile,
@@ -70,22 +40,30 @@ def _desired_blockers(
     observed: RunnerLaneMaintainerObservedState,
 ) -> list[Blocker]:
     out = [
-        Blocker(code=f.code, message=f"{f.field}: {f.message}")
+        Blocker(code=BlockerCode(f.code), message=f"{f.field}: {f.message}")
         for f in lane_findings(desired, declared.policy, declared.lanes, declared.counts)
     ]
     if not declared.declares(desired):
-        out.append(Blocker(code="unknown_conflict", message="lane is not declared in lanes.toml"))
+        out.append(
+            Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message="lane is not declared in lanes.toml")
+        )
     if observed.host_name.lower() != desired.host_name.lower():
         out.append(
             Blocker(
-                code="host_mismatch",
+                code=BlockerCode.HOST_MISMATCH,
                 message=f"lane is for {desired.host_name}, this host is {observed.host_name}",
             )
         )
     if observed.lane_name != desired.lane_name:
-        out.append(Blocker(code="observation_incomplete", message="observation is of another lane"))
+        out.append(
+            Blocker(
+                code=BlockerCode.OBSERVATION_INCOMPLETE, message="observation is of another lane"
+            )
+        )
     if observed.unit.unit_name != desired.systemd_unit_name:
-        out.append(Blocker(code="unit_name_mismatch", message="observed unit is not the lane's"))
+        out.append(
+            Blocker(code=BlockerCode.UNIT_NAME_MISMATCH, message="observed unit is not the lane's")
+        )
     return out
 
 
@@ -95,26 +73,39 @@ def _observation_blockers(
     out: list[Blocker] = []
     age = now - observed.observed_at
     if age > timedelta(seconds=policy.max_observation_age_seconds) or age < timedelta(seconds=-60):
-        out.append(Blocker(code="stale_observation", message=f"observed {age} before planning"))
+        out.append(
+            Blocker(code=BlockerCode.STALE_OBSERVATION, message=f"observed {age} before planning")
+        )
     uid = observed.service_user_uid
     if policy.operation is not Operation.REMOVE:
         if uid is None:
-            out.append(Blocker(code="service_user_missing", message="service user does not exist"))
+            out.append(
+                Blocker(
+                    code=BlockerCode.SERVICE_USER_MISSING, message="service user does not exist"
+                )
+            )
         if observed.baseline is None:
-            out.append(Blocker(code="baseline_missing", message="baseline was not observed"))
+            out.append(
+                Blocker(code=BlockerCode.BASELINE_MISSING, message="baseline was not observed")
+            )
         else:
             out += [
-                Blocker(code="baseline_not_ready", message=f"{f.code}: {f.message}")
+                Blocker(code=BlockerCode.BASELINE_NOT_READY, message=f"{f.code}: {f.message}")
                 for f in observed.baseline.findings
                 if not f.fixable_by_apply
             ]
     local, unit = observed.local, observed.unit
     if uid is not None and local.exists and local.owner_uid != uid:
         out.append(
-            Blocker(code="service_user_mismatch", message=f"{local.path} is owned by another uid")
+            Blocker(
+                code=BlockerCode.SERVICE_USER_MISMATCH,
+                message=f"{local.path} is owned by another uid",
+            )
         )
     if uid is not None and unit.main_pid and unit.main_pid_uid != uid:
-        out.append(Blocker(code="service_user_mismatch", message="MainPID runs as another uid"))
+        out.append(
+            Blocker(code=BlockerCode.SERVICE_USER_MISMATCH, message="MainPID runs as another uid")
+        )
     return out
 
 
@@ -124,11 +115,15 @@ def _mutation_blockers(lane_name: str, policy: PlanPolicy) -> list[Blocker]:
     out: list[Blocker] = []
     if not (policy.idempotency_key or "").strip():
         out.append(
-            Blocker(code="missing_idempotency_key", message="apply needs an idempotency key")
+            Blocker(
+                code=BlockerCode.MISSING_IDEMPOTENCY_KEY, message="apply needs an idempotency key"
+            )
         )
     expected = policy.expected_confirmation(lane_name)
     if policy.confirmation != expected:
-        out.append(Blocker(code="missing_confirmation", message=f"confirm with {expected!r}"))
+        out.append(
+            Blocker(code=BlockerCode.MISSING_CONFIRMATION, message=f"confirm with {expected!r}")
+        )
     return out
 
 
@@ -145,7 +140,8 @@ def _reconcile(
             (),
             [
                 Blocker(
-                    code="unmanaged_runner", message=f"GitHub runner {runner.id} lacks the label"
+                    code=BlockerCode.UNMANAGED_RUNNER,
+                    message=f"GitHub runner {runner.id} lacks the label",
                 )
             ],
         )
@@ -158,7 +154,7 @@ def _reconcile(
                 (),
                 [
                     Blocker(
-                        code="stale_state",
+                        code=BlockerCode.STALE_STATE,
                         message="runner is online on GitHub but nothing here supervises it",
                     )
                 ],
@@ -181,19 +177,19 @@ def _reconcile(
 def _busy(observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy) -> list[Blocker]:
     runners = observed.github.runners if observed.github else ()
     if any(r.busy for r in runners) and not policy.drain_confirmed:
-        return [Blocker(code="runner_busy", message="runner is running a job")]
+        return [Blocker(code=BlockerCode.RUNNER_BUSY, message="runner is running a job")]
     return []
 
 
 def _ownership(observed: RunnerLaneMaintainerObservedState) -> list[Blocker]:
     runners = observed.github.runners if observed.github else ()
     out = [
-        Blocker(code="unmanaged_runner", message=f"GitHub runner {r.id} lacks the label")
+        Blocker(code=BlockerCode.UNMANAGED_RUNNER, message=f"GitHub runner {r.id} lacks the label")
         for r in runners
         if not is_managed_runner(r)
     ]
     if observed.unit.exists and not observed.unit.managed:
-        out.append(Blocker(code="unmanaged_runner", message="unit lacks ownership marks"))
+        out.append(Blocker(code=BlockerCode.UNMANAGED_RUNNER, message="unit lacks ownership marks"))
     return out
 
 
@@ -204,7 +200,10 @@ def _restart(
     supervised = (Shape.SUPERVISED_ACTIVE, Shape.SUPERVISED_INACTIVE, Shape.MISMATCHED_LABELS)
     if shape not in supervised:
         blockers.append(
-            Blocker(code="nothing_to_restart", message=f"lane is {shape.value}, not supervised")
+            Blocker(
+                code=BlockerCode.NOTHING_TO_RESTART,
+                message=f"lane is {shape.value}, not supervised",
+            )
         )
     return Action.RESTART, (Step.RESTART, Step.VERIFY), blockers
 
@@ -240,7 +239,9 @@ def plan(
     blockers += _observation_blockers(observed, policy, now)
     blockers += _mutation_blockers(desired.lane_name, policy)
     if shape is Shape.UNKNOWN_CONFLICT:
-        blockers += [Blocker(code="unknown_conflict", message=r) for r in classification.reasons]
+        blockers += [
+            Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message=r) for r in classification.reasons
+        ]
     if policy.operation is Operation.RESTART:
         action, steps, more = _restart(shape, observed, policy)
     elif policy.operation is Operation.REMOVE:
@@ -269,7 +270,7 @@ def _decided(
     policy: PlanPolicy,
 ) -> RunnerLaneMaintainerPlan:
     ordered = sorted(set(blockers), key=lambda b: (b.code, b.message))
-    next_steps = tuple(dict.fromkeys(NEXT_STEPS.get(b.code, "plan again") for b in ordered))
+    next_steps = tuple(dict.fromkeys(NEXT_STEPS[b.code] for b in ordered))
     return RunnerLaneMaintainerPlan(
         lane_name=lane_name,
         planned_at=now,

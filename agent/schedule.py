@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from agent.contracts import RunnerLaneMaintainerAuditRecord, Shape
+from helper.contract.models import StrictModel
 
 Reason = Literal["converging", "retrying", "rate_limited", "steady"]
 
@@ -26,22 +27,18 @@ class Cadence:
     steady: timedelta = timedelta(minutes=5)
 
 
-class Due(BaseModel):
+class Due(StrictModel):
     """One lane's next look, why, and the declaration it was computed for."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     at: datetime
     reason: Reason
     desired_hash: str
 
 
-class Schedule(BaseModel):
+class Schedule(StrictModel):
     """Every lane's next look, persisted between passes in the agent's state directory."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    lanes: dict[str, Due] = {}
+    lanes: dict[str, Due] = Field(default_factory=dict)
 
     def is_due(self, lane: str, desired_hash: str, now: datetime) -> bool:
         due = self.lanes.get(lane)

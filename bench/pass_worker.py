@@ -20,7 +20,8 @@ from agent import host, logs, reconcile
 from agent.observe_unit import DbusUnitObserver
 from agent.ports import UnitObserver
 from agent.reconcile import Reconciler
-from agent.wiring import Paths, build_agent
+from agent.settings import load_settings
+from agent.wiring import build_agent
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -89,9 +90,9 @@ def build(spec: dict[str, Any]) -> Reconciler:
     """`agent.wiring.build_agent` over the spec's files (production wiring); fake units when
     asked, the production D-Bus observer otherwise."""
     work = Path(spec["workdir"])
-    os.environ["LAUNCHPLANE_GITHUB_API_URL"] = spec["api_url"]
-    os.environ["LAUNCHPLANE_GITHUB_WEB_URL"] = spec["web_url"]
     environment = {
+        "LAUNCHPLANE_GITHUB_API_URL": spec["api_url"],
+        "LAUNCHPLANE_GITHUB_WEB_URL": spec["web_url"],
         "LAUNCHPLANE_LANES_FILE": str(work / "lanes.toml"),
         "LAUNCHPLANE_AUDIT_DIR": str(work / "audits"),
         "LAUNCHPLANE_CACHE_DIR": str(work / "cache"),
@@ -105,7 +106,7 @@ def build(spec: dict[str, Any]) -> Reconciler:
         units = fakes.FakeUnits(fakes.World(root=work / "runners", unit_dir=work / "units"))
     elif spec.get("bus_address"):
         units = DbusUnitObserver(bus_address=spec["bus_address"])
-    return build_agent(Paths.from_environment(environment), units=units)
+    return build_agent(load_settings(environment), units=units)
 
 
 class Instrumented:

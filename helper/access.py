@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,6 +81,3 @@ def check_access(uid: int | None, access: Access, agent_uid: int | None) -> Role
     if role not in access.roles:
         raise PeerRefused(f"uid {uid} ({role.value}) may not call a {access.name} verb")
     return role
-
-
-UidResolver = Callable[[str], int | None]

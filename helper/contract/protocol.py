@@ -35,6 +35,7 @@ from helper.contract.errors import (
     UnknownVerb,
 )
 from helper.contract.identifiers import Finding, lane_name_findings
+from helper.contract.models import StrictModel, describe_validation
 from helper.contract.redact import REDACTOR
 
 PROTOCOL_VERSION = 1
@@ -67,11 +68,7 @@ TOKEN_RE = re.compile(r"[!#-\[\]-~]{16,1024}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Request(_Strict):
+class Request(StrictModel):
     """One request. `token` only for register/unregister-runner, `archive_sha256` only for
     install-runner; both are required there. The token is never serialised by pydantic."""
 
@@ -126,13 +123,13 @@ class Request(_Strict):
         return self
 
 
-class FindingBody(_Strict):
+class FindingBody(StrictModel):
     code: str
     field: str
     message: str
 
 
-class ErrorBody(_Strict):
+class ErrorBody(StrictModel):
     """`code` is one of the stable codes in helper.contract.errors; `reason` refines `conflict`."""
 
     code: str
@@ -141,7 +138,7 @@ class ErrorBody(_Strict):
     findings: Annotated[tuple[FindingBody, ...], Field(strict=False)] = ()
 
 
-class Response(_Strict):
+class Response(StrictModel):
     """The helper's answer. `ok` exactly when `error` is None; `result` is verb-specific."""
 
     version: StrictInt = PROTOCOL_VERSION
@@ -272,14 +269,6 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
     return obj
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False, include_context=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(request)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def decode_request(payload: bytes) -> Request:
     """Parse and validate one frame body. Every failure is a ProtocolError subclass."""
     obj = decode_json_object(payload)
@@ -292,7 +281,7 @@ def decode_request(payload: bytes) -> Request:
     try:
         return Request.model_validate(obj)
     except ValidationError as exc:
-        raise RequestInvalid(REDACTOR.redact(_describe(exc))) from None
+        raise RequestInvalid(REDACTOR.redact(describe_validation(exc, "(request)"))) from None
 
 
 def parse_frame(frame: bytes) -> Request:
@@ -342,4 +331,6 @@ def decode_response(payload: bytes) -> Response:
     try:
         return Response.model_validate(obj)
     except ValidationError as exc:
-        raise RequestInvalid("malformed response: " + _describe(exc)) from None
+        raise RequestInvalid(
+            "malformed response: " + describe_validation(exc, "(request)")
+        ) from None

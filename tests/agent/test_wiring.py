@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.errors import PassLocked
-from agent.wiring import Paths, pass_lock
+from agent.settings import load_settings
+from agent.wiring import pass_lock
 
 
 def test_a_second_pass_is_refused_while_one_runs(tmp_path: Path) -> None:
@@ -18,7 +19,7 @@ def test_a_second_pass_is_refused_while_one_runs(tmp_path: Path) -> None:
 
 
 def test_paths_follow_systemd_and_launchplane_variables() -> None:
-    paths = Paths.from_environment(
+    paths = load_settings(
         {
             "CREDENTIALS_DIRECTORY": "/run/credentials/launchplane-agent.service",
             "RUNTIME_DIRECTORY": "/run/launchplane-agent",
@@ -29,4 +30,4 @@ def test_paths_follow_systemd_and_launchplane_variables() -> None:
     assert paths.runtime_dir == "/run/launchplane-agent"
     assert paths.audit_dir == "/tmp/audits"
     assert paths.lanes_file == "/etc/launchplane/lanes.toml"
-    assert Paths.from_environment({}).credentials == "/etc/launchplane/credentials"
+    assert load_settings({}).credentials == "/etc/launchplane/credentials"
