@@ -9,6 +9,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agent.blockers import BlockerCode
+from agent.unit_states import (
+    ActiveState,
+    ActiveStateField,
+    LoadState,
+    LoadStateField,
+    UnitFileState,
+    UnitFileStateField,
+)
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 from helper.contract.models import StrictModel
 
@@ -74,14 +82,19 @@ class LocalRunnerDirectory(Record):
     stale_migrated_files: tuple[str, ...] = ()
 
 
+NOT_ENABLED = frozenset(
+    {UnitFileState.NONE, UnitFileState.DISABLED, UnitFileState.STATIC, UnitFileState.INDIRECT}
+)
+
+
 class UnitState(Record):
     """The lane's unit as systemd and the drop-in on disk describe it."""
 
     unit_name: str
-    load_state: str  # loaded | not-found | masked | error | bad-setting
-    active_state: str  # active | inactive | failed | activating | deactivating | reloading
-    sub_state: str
-    unit_file_state: str  # enabled | disabled | static | masked | "" when not found
+    load_state: LoadStateField
+    active_state: ActiveStateField
+    sub_state: str  # type-specific (running, dead, exited, ...): kept as systemd says it
+    unit_file_state: UnitFileStateField
     main_pid: int = Field(default=0, ge=0)
     main_pid_uid: int | None = None
     main_pid_in_unit_cgroup: bool = False
@@ -95,9 +108,9 @@ class UnitState(Record):
     def exists(self) -> bool:
         """A lane's unit exists if its drop-in does, or systemd runs or enables it. The
         template alone makes every instance name loadable, so load_state says nothing."""
-        running = self.active_state not in {"inactive", ""}
-        enabled = self.unit_file_state not in {"", "disabled", "static", "indirect"}
-        return self.dropin_present or running or enabled or self.load_state == "masked"
+        running = self.active_state is not ActiveState.INACTIVE
+        enabled = self.unit_file_state not in NOT_ENABLED
+        return self.dropin_present or running or enabled or self.load_state is LoadState.MASKED
 
     @property
     def managed(self) -> bool:

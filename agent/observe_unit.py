@@ -12,6 +12,7 @@ from dbus_fast.errors import DBusError
 from agent.classify import UNIT_UNKNOWN
 from agent.contracts import UnitState
 from agent.logs import get_logger
+from agent.unit_states import ActiveState, LoadState, UnitFileState
 from helper.contract.dropin import dropin_dir_name, read_dropin_marks
 from helper.contract.errors import SystemdFailed
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
@@ -68,10 +69,10 @@ async def observe_unit(
     pid = props.main_pid
     return UnitState(
         unit_name=desired.systemd_unit_name,
-        load_state=props.load_state,
-        active_state=props.active_state,
+        load_state=LoadState(props.load_state),  # a state systemd does not document: ValueError
+        active_state=ActiveState(props.active_state),
         sub_state=props.sub_state,
-        unit_file_state=props.unit_file_state,
+        unit_file_state=UnitFileState(props.unit_file_state),
         main_pid=pid,
         main_pid_uid=process_uid(pid, proc_root) if pid else None,
         main_pid_in_unit_cgroup=in_cgroup(pid, props.control_group, proc_root) if pid else False,
@@ -108,7 +109,8 @@ class DbusUnitObserver:
             }
 
     def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
-        """Every lane's unit; if systemd cannot be reached, each is `unknown` (which blocks)."""
+        """Every lane's unit; if systemd cannot be reached or describes a unit in states it does
+        not document, each is `unknown` (which blocks)."""
         try:
             return asyncio.run(self._observe(lanes))
         except (OSError, DBusError, SystemdFailed, ValueError) as exc:
@@ -117,9 +119,9 @@ class DbusUnitObserver:
                 lane.lane_name: UnitState(
                     unit_name=lane.systemd_unit_name,
                     load_state=UNIT_UNKNOWN,
-                    active_state="unknown",
+                    active_state=ActiveState.UNKNOWN,
                     sub_state="unknown",
-                    unit_file_state="",
+                    unit_file_state=UnitFileState.NONE,
                 )
                 for lane in lanes
             }

@@ -15,7 +15,8 @@ import sdnotify
 from helper.access import peer_of
 from helper.config import HelperConfig
 from helper.contract.errors import FrameTimeout, FrameTruncated
-from helper.contract.protocol import HEADER, encode_frame, encode_response, frame_length
+from helper.contract.framing import HEADER, encode_frame, frame_length
+from helper.contract.protocol import encode_response
 from helper.handler import Handler, log_event
 
 SD_LISTEN_FDS_START = 3

@@ -7,15 +7,8 @@ import socket
 import time
 
 from helper.contract.errors import FrameTimeout, FrameTruncated, HelperUnreachable, ProtocolError
-from helper.contract.protocol import (
-    HEADER,
-    Request,
-    Response,
-    decode_response,
-    encode_frame,
-    encode_request,
-    frame_length,
-)
+from helper.contract.framing import HEADER, encode_frame, frame_length
+from helper.contract.protocol import Request, Response, decode_response, encode_request
 
 
 def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:

@@ -1,16 +1,13 @@
-"""The helper's socket protocol: frames, strict request/response models, a verb's result.
-
-One connection carries exactly one request frame and one response frame. A frame is a
-4-byte big-endian length followed by that many bytes of UTF-8 JSON (1..65536 bytes).
-It has no side effects beyond registering request tokens with the process-wide redactor;
-the client call is in helper.contract.client.
+"""The helper's socket protocol: strict request/response models, their wire form, a verb's
+result. One connection carries exactly one request frame and one response frame (frames:
+helper.contract.framing; the client call: helper.contract.client). No side effects beyond
+registering request tokens with the process-wide redactor.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import struct
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -26,23 +23,17 @@ from pydantic import (
 )
 
 from helper.contract.errors import (
-    FrameTooLarge,
-    FrameTruncated,
     HelperError,
-    InvalidJson,
-    InvalidUtf8,
     RequestInvalid,
     UnknownVerb,
 )
+from helper.contract.framing import MAX_FRAME, decode_json_object
 from helper.contract.identifiers import Finding, lane_name_findings
 from helper.contract.models import StrictModel, describe_validation
 from helper.contract.redact import REDACTOR
 
 PROTOCOL_VERSION = 1
-MAX_FRAME = 64 * 1024
-HEADER = struct.Struct(">I")
 DEFAULT_SOCKET = "/run/launchplane/helper.sock"
-MAX_JSON_DEPTH = 32
 
 Verb = Literal[
     "status",
@@ -201,74 +192,6 @@ def error_body(exc: HelperError) -> ErrorBody:
     )
 
 
-# --- frames -----------------------------------------------------------------------------
-
-
-def encode_frame(payload: bytes) -> bytes:
-    if not 0 < len(payload) <= MAX_FRAME:
-        raise FrameTooLarge(f"a frame body is 1..{MAX_FRAME} bytes, this one is {len(payload)}")
-    return HEADER.pack(len(payload)) + payload
-
-
-def frame_length(header: bytes) -> int:
-    """The body length announced by a 4-byte header; refuses 0 and anything over MAX_FRAME."""
-    if len(header) != HEADER.size:
-        raise FrameTruncated("frame header is 4 bytes")
-    (length,) = HEADER.unpack(header)
-    if length == 0:
-        raise RequestInvalid("empty frame")
-    if length > MAX_FRAME:
-        raise FrameTooLarge(f"frame of {length} bytes is over the {MAX_FRAME}-byte limit")
-    return int(length)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise InvalidJson("duplicate key in JSON object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise InvalidJson(f"{name} is not valid JSON")
-
-
-def _check_strings(value: Any, depth: int = 0) -> None:
-    """Every string (and key) must be encodable UTF-8 (no lone surrogates); depth is bounded."""
-    if depth > MAX_JSON_DEPTH:
-        raise InvalidJson("JSON nested too deeply")
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidUtf8("string escapes a lone surrogate") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_strings(key, depth + 1)
-            _check_strings(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_strings(item, depth + 1)
-
-
-def decode_json_object(payload: bytes) -> dict[str, Any]:
-    """Strict UTF-8, strict JSON (no duplicate keys, NaN or Infinity), an object at the top."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidUtf8("frame body is not valid UTF-8") from None
-    try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
-        raise InvalidJson("frame body is not valid JSON") from None
-    _check_strings(obj)
-    if not isinstance(obj, dict):
-        raise InvalidJson("a frame body is one JSON object")
-    return obj
-
-
 def decode_request(payload: bytes) -> Request:
     """Parse and validate one frame body. Every failure is a ProtocolError subclass."""
     obj = decode_json_object(payload)
@@ -282,17 +205,6 @@ def decode_request(payload: bytes) -> Request:
         return Request.model_validate(obj)
     except ValidationError as exc:
         raise RequestInvalid(REDACTOR.redact(describe_validation(exc, "(request)"))) from None
-
-
-def parse_frame(frame: bytes) -> Request:
-    """A whole frame (header + body) to a Request: the pure function the server relies on."""
-    length = frame_length(frame[: HEADER.size])
-    body = frame[HEADER.size :]
-    if len(body) < length:
-        raise FrameTruncated(f"frame announces {length} bytes, {len(body)} arrived")
-    if len(body) > length:
-        raise RequestInvalid("one request per connection: bytes follow the frame")
-    return decode_request(body)
 
 
 def encode_request(request: Request) -> bytes:

@@ -32,6 +32,7 @@ from agent.observe_local import observe_directory
 from agent.ports import DockerVersions
 from agent.reconcile import Reconciler
 from agent.schedule import Schedule
+from agent.unit_states import ActiveState, LoadState, UnitFileState
 from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name, render_dropin
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
@@ -209,10 +210,14 @@ class FakeUnits:
             present = text is not None
             out[lane.lane_name] = UnitState(
                 unit_name=lane.systemd_unit_name,
-                load_state="loaded" if present else "not-found",
-                active_state="active" if w.unit_active and present else "inactive",
+                load_state=LoadState.LOADED if present else LoadState.NOT_FOUND,
+                active_state=ActiveState.ACTIVE
+                if w.unit_active and present
+                else ActiveState.INACTIVE,
                 sub_state="running" if w.unit_active and present else "dead",
-                unit_file_state=("enabled" if w.unit_enabled else "disabled") if present else "",
+                unit_file_state=(
+                    UnitFileState(("enabled" if w.unit_enabled else "disabled") if present else "")
+                ),
                 main_pid=4242 if w.unit_active and present else 0,
                 main_pid_uid=w.main_pid_uid if w.unit_active and present else None,
                 main_pid_in_unit_cgroup=w.unit_active and present,

@@ -18,22 +18,20 @@ from helper.contract.errors import (
     RequestInvalid,
     UnknownVerb,
 )
+from helper.contract.framing import MAX_FRAME, encode_frame, frame_length
 from helper.contract.identifiers import Finding
 from helper.contract.protocol import (
-    MAX_FRAME,
     VERBS,
     ErrorBody,
     Request,
     Response,
     decode_request,
     decode_response,
-    encode_frame,
     encode_request,
     encode_response,
     error_body,
-    frame_length,
-    parse_frame,
 )
+from tests.fakes.frames import parse_frame
 from tests.helper.conftest import CANARY, LANE
 
 SHA = "ab" * 32

@@ -17,13 +17,8 @@ import pytest
 
 from helper.contract.client import call
 from helper.contract.errors import HelperUnreachable
-from helper.contract.protocol import (
-    MAX_FRAME,
-    Request,
-    Response,
-    decode_response,
-    encode_frame,
-)
+from helper.contract.framing import MAX_FRAME, encode_frame
+from helper.contract.protocol import Request, Response, decode_response
 from helper.server import Server, listen_fds, listening_socket
 from tests.helper.conftest import AGENT_UID, LANE, OTHER_UID, World, abstract_socket, serve_while
 
