@@ -279,7 +279,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
         deliver_evidence(paths)
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
-    logs.get_logger("launchplane.agent").info("pass.done", lanes=len(records), summary=summary)
+    logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
     return _print_records(args, records)
 
 

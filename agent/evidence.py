@@ -19,7 +19,7 @@ ROUTE = "/v1/evidence/runner-lane-maintainer/audits"
 AUTHZ_ACTION = "runner_lane_maintainer_audit.write"
 TOKEN_FILE = "launchplane-evidence-token"  # noqa: S105 - a file name
 
-log = get_logger("launchplane.evidence")
+log = get_logger(__name__)
 
 
 @dataclass

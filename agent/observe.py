@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from structlog.contextvars import bound_contextvars
+
 from agent.contracts import (
     BaselineState,
     GithubInventory,
@@ -19,7 +21,7 @@ from agent.logs import get_logger
 from agent.ports import Clock, DockerVersions, GitHubPort, HostPort, UnitObserver
 from helper.contract.errors import LaunchplaneError
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,17 @@ class Observer:
         host = self.host.host_name()
         out = {}
         for lane in lanes:
-            now = self.clock()
-            out[lane.lane_name] = RunnerLaneMaintainerObservedState(
-                lane_name=lane.lane_name,
-                host_name=host,
-                observed_at=now,
-                service_user_uid=self.host.user_uid(lane.service_user),
-                github=inventories.get(lane.lane_name),
-                local=self.host.runner_directory(lane),
-                unit=units[lane.lane_name],
-                baseline=self._baseline(lane, now, versions),
-            )
+            with bound_contextvars(lane=lane.lane_name):
+                out[lane.lane_name] = RunnerLaneMaintainerObservedState(
+                    lane_name=lane.lane_name,
+                    host_name=host,
+                    observed_at=(now := self.clock()),
+                    service_user_uid=self.host.user_uid(lane.service_user),
+                    github=inventories.get(lane.lane_name),
+                    local=self.host.runner_directory(lane),
+                    unit=units[lane.lane_name],
+                    baseline=self._baseline(lane, now, versions),
+                )
         return out, errors
 
     def observe_one(
@@ -88,5 +90,5 @@ class Observer:
         try:
             return self.host.baseline(lane, self.policy, now, versions)
         except (OSError, LaunchplaneError) as exc:
-            log.warning("baseline.unavailable", lane=lane.lane_name, error=type(exc).__name__)
+            log.warning("baseline.unavailable", error=type(exc).__name__)
             return None

@@ -20,7 +20,7 @@ from helper.contract.systemd import DbusSystemd, UnitProps
 
 DROPIN_LIMIT = 64 * 1024
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 
 class UnitReader(Protocol):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from structlog.contextvars import bound_contextvars
 
 from agent.apply import Applier, Applying, StepLog
 from agent.contracts import (
@@ -30,7 +33,7 @@ from agent.verify import Verifier
 from helper.contract.errors import LaunchplaneError
 from helper.contract.redact import REDACTOR
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 
 def desired_hash(desired: RunnerLaneMaintainerDesiredState) -> str:
@@ -84,13 +87,15 @@ class Reconciler:
         pre: RunnerLaneMaintainerObservedState | None = None,
     ) -> RunnerLaneMaintainerAuditRecord:
         """Plan one lane; on apply, act, verify every gate and record the outcome."""
-        key = policy.idempotency_key
-        if policy.mode == "apply" and key:
-            stored = self.recorder.replayed(desired.lane_name, key)
-            if stored is not None:
-                return stored
-        pre = pre if pre is not None else self.observer.observe_one(desired)
-        return self.carry_out(desired, pre, plan(self.declared, desired, pre, policy, self.clock()))
+        with bound_contextvars(lane=desired.lane_name):
+            key = policy.idempotency_key
+            if policy.mode == "apply" and key:
+                stored = self.recorder.replayed(desired.lane_name, key)
+                if stored is not None:
+                    return stored
+            pre = pre if pre is not None else self.observer.observe_one(desired)
+            result = plan(self.declared, desired, pre, policy, self.clock())
+            return self.carry_out(desired, pre, result)
 
     def carry_out(
         self,
@@ -139,6 +144,10 @@ class Reconciler:
         """One pass over the lanes that are due (or every lane), one plan per lane; saves when
         each wants to be looked at again. Only `apply = true` lanes are mutated; the
         root-written file is the confirmation. Identical situations write nothing new."""
+        with bound_contextvars(pass_id=secrets.token_hex(6)):
+            return self._pass(every_lane)
+
+    def _pass(self, every_lane: bool) -> list[RunnerLaneMaintainerAuditRecord]:
         now = self.clock()
         schedule = self.schedule.load()
         declared = list({lane.lane_name: lane for lane in self.declared.lanes}.values())
@@ -153,7 +162,8 @@ class Reconciler:
             log.warning("github.inventory_failed", repository=repository, error=error.code)
         out, changes = [], {}
         for lane in lanes:
-            record = self._pass_lane(lane, observed[lane.lane_name])
+            with bound_contextvars(lane=lane.lane_name):
+                record = self._pass_lane(lane, observed[lane.lane_name])
             out.append(record)
             changes[lane.lane_name] = next_look(
                 record,

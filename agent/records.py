@@ -17,7 +17,7 @@ from agent.logs import get_logger
 from agent.ports import AuditStore, Clock, EvidenceSink
 from helper.contract.redact import REDACTOR
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,6 @@ class Recorder:
             self.evidence.add(stored)
         log.info(
             "audit.record",
-            lane=desired.lane_name,
             status=stored.status,
             record_id=stored.record_id,
             failed_gate=stored.failed_gate,
@@ -70,7 +69,7 @@ class Recorder:
                 stored = self.store.get(record_id_for(lane, status, key, self.clock()), lane)
             except AuditNotFound:
                 continue
-            log.info("apply.replayed", lane=lane, record_id=stored.record_id)
+            log.info("apply.replayed", record_id=stored.record_id)
             return stored
         return None
 

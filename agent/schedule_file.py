@@ -10,7 +10,7 @@ from agent.logs import get_logger
 from agent.schedule import Schedule
 from helper.contract.safefs import replace_file
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 
 class ScheduleFile:

@@ -22,7 +22,7 @@ from agent.logs import get_logger
 from agent.ports import Clock, GitHubPort, Sleep
 from helper.contract.dropin import rendered_hash
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 ObserveOne = Callable[[RunnerLaneMaintainerDesiredState], RunnerLaneMaintainerObservedState]
 
@@ -73,7 +73,7 @@ class Verifier:
             try:
                 inventory = self.github.runners_named(desired.repository, desired.lane_name)
             except GitHubError as exc:
-                log.warning("verify.github_unavailable", lane=desired.lane_name, error=exc.code)
+                log.warning("verify.github_unavailable", error=exc.code)
             if online(inventory) or self.clock() >= deadline:
                 return inventory
             self.sleep(self.poll_interval)

@@ -45,7 +45,7 @@ from agent.verify import Verifier
 from helper.contract.lanes import LanesFile, load_lanes
 from helper.contract.redact import REDACTOR
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
 DEFAULT_CADENCE = Cadence()
 ARCHITECTURES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
