@@ -17,7 +17,7 @@ from agent.contracts import (
     RunnerLaneMaintainerPlan,
     Step,
 )
-from agent.errors import StepFailed
+from agent.errors import PlanStepFailed
 from agent.github.models import RunnerToken
 from agent.github.payloads import select_download
 from agent.ports import GitHubPort, HelperPort
@@ -84,12 +84,12 @@ class Applier:
             started = time.monotonic()
             try:
                 detail = STEP_HANDLERS[step](self, run, step)
-            except StepFailed:
+            except PlanStepFailed:
                 steps.add(step.value, time.monotonic() - started, ok=False)
                 raise
             except (LaunchplaneError, OSError) as exc:
                 steps.add(step.value, time.monotonic() - started, ok=False)
-                raise StepFailed(step.value, str(exc)) from None
+                raise PlanStepFailed(step.value, str(exc)) from None
             steps.add(step.value, time.monotonic() - started, ok=True, result=detail)
 
     def download(self, run: Applying) -> str:
@@ -99,7 +99,9 @@ class Applier:
         )
         version = run.desired.runner_version_policy
         if version != "latest" and f"-{version}.tar.gz" not in download.filename:
-            raise StepFailed("download_runner", f"GitHub offers {download.filename}, not {version}")
+            raise PlanStepFailed(
+                "download_runner", f"GitHub offers {download.filename}, not {version}"
+            )
         path = self.github.download_runner(download, self.cache_dir / "downloads")
         sha = (download.sha256_checksum or "").lower()
         runners_dir = self.cache_dir / "runners"

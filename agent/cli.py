@@ -22,10 +22,10 @@ from agent.contracts import (
     PlanPolicy,
     RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
-    RunnerLaneMaintainerPlan,
 )
 from agent.errors import PassLocked
 from agent.planner import plan
+from agent.render import render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
 from agent.wiring import build_agent, deliver_evidence, pass_lock
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
@@ -118,33 +118,6 @@ def _select(declared: LanesFile, lane: str | None) -> list[str]:
     return [lane]
 
 
-def render_plan(result: RunnerLaneMaintainerPlan) -> str:
-    lines = [
-        f"lane    {result.lane_name}",
-        f"status  {result.status}",
-        f"action  {result.action.value}",
-        f"shape   {result.shape.value}",
-    ]
-    lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
-    lines += [f"next    {s}" for s in result.next_steps]
-    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
-    return "\n".join(lines)
-
-
-def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
-    lines = [
-        f"record  {record.record_id}",
-        f"audit   {record.status}  ({record.created_at.isoformat()})",
-        render_plan(record.plan),
-    ]
-    lines += [
-        f"gate    {'PASS' if g.passed else 'FAIL'} {g.gate.value}: {g.detail}" for g in record.gates
-    ]
-    if record.error:
-        lines.append(f"error   {record.error}")
-    return "\n".join(lines)
-
-
 def _exit_for(records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
     if any(r.status == "failed" and r.plan.status == "blocked" for r in records):
         return EXIT_BLOCKED
@@ -233,11 +206,7 @@ def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
                 "apply": lane.apply,
             }
         )
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]} if rows else {}
-    table = "  ".join(k.ljust(w) for k, w in widths.items())
-    for r in rows:
-        table += "\n" + "  ".join(str(r[k]).ljust(w) for k, w in widths.items())
-    _out(args, table, rows)
+    _out(args, render_table(rows), rows)
     return EXIT_OK
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from agent.errors import StepFailed
+from agent.errors import PlanStepFailed
 from helper.contract.client import call
 from helper.contract.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request, Verb, VerbResult
 
 
 class SocketHelper:
-    """The helper over its Unix socket; an error response becomes StepFailed naming the verb."""
+    """The helper over its Unix socket; an error response becomes PlanStepFailed naming the verb."""
 
     def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 300.0) -> None:
         self.socket_path = socket_path
@@ -37,5 +37,5 @@ class SocketHelper:
         response = call(self.socket_path, request, self.timeout)
         if response.error is not None:
             reason = f" ({response.error.reason})" if response.error.reason else ""
-            raise StepFailed(verb, f"{response.error.code}{reason}: {response.error.message}")
+            raise PlanStepFailed(verb, f"{response.error.code}{reason}: {response.error.message}")
         return VerbResult.from_result(response.result)

@@ -56,7 +56,7 @@ class GitHubPort(Protocol):
 
 
 class HelperPort(Protocol):
-    """The root helper: one verb for one lane; an error answer raises StepFailed."""
+    """The root helper: one verb for one lane; an error answer raises PlanStepFailed."""
 
     def call(
         self,

@@ -21,7 +21,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     RunnerLaneMaintainerPlan,
 )
-from agent.errors import StepFailed
+from agent.errors import PlanStepFailed
 from agent.github.errors import GitHubError, GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
@@ -117,7 +117,7 @@ class Reconciler:
         try:
             self.applier.apply(result, Applying(desired, pre, evidence), steps)
         except (LaunchplaneError, OSError) as exc:
-            step = exc.step if isinstance(exc, StepFailed) else "apply"
+            step = exc.step if isinstance(exc, PlanStepFailed) else "apply"
             evidence["steps"] = steps.entries
             error = REDACTOR.redact(f"{step}: {exc}")
             return self.recorder.write(

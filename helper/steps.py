@@ -6,7 +6,7 @@ import secrets
 
 from helper.config import HelperConfig
 from helper.contract.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
-from helper.contract.systemd import TransientSpec
+from helper.contract.transient import TransientSpec
 from helper.facts import expected_runner_url
 
 STEP_PATH = "/usr/local/bin:/usr/bin:/bin"

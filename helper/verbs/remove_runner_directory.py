@@ -21,7 +21,7 @@ from helper.config import HelperConfig
 from helper.contract.errors import Conflict, StepFailed
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.safefs import walk
-from helper.contract.systemd import TransientSpec
+from helper.contract.transient import TransientSpec
 from helper.steps import runner_user_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from helper.contract.errors import StepFailed
-from helper.contract.systemd import TransientSpec
+from helper.contract.transient import TransientSpec
 from helper.verbs.base import VerbContext
 
 EXIT_MEANINGS = {

@@ -24,7 +24,7 @@ from agent.contracts import (
     LocalRunnerDirectory,
     UnitState,
 )
-from agent.errors import StepFailed
+from agent.errors import PlanStepFailed
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
@@ -147,7 +147,7 @@ class FakeHelper:
         w = self.world
         w.helper_calls.append(verb)
         if verb == w.fail_verb:
-            raise StepFailed(verb, "conflict: refused by the fake")
+            raise PlanStepFailed(verb, "conflict: refused by the fake")
         (desired,) = self.lanes.lanes_named(lane)
         d = w.lane_dir(lane)
         dropin = w.unit_dir / dropin_dir_name(lane) / "50-lane.conf"

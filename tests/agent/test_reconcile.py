@@ -205,7 +205,7 @@ def test_token_values_never_reach_records_logs_or_output(
     import io
 
     from agent import logs
-    from agent.cli import render_record
+    from agent.render import render_record
     from helper.contract.redact import variants
 
     stream = io.StringIO()

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from helper.contract.errors import SystemdFailed
-from helper.contract.systemd import TransientOutcome, TransientSpec, UnitFileChange, UnitProps
+from helper.contract.systemd import UnitFileChange, UnitProps
+from helper.contract.transient import TransientOutcome, TransientSpec
 
 StepHandler = Callable[[TransientSpec, bytes], int]
 

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from helper.contract.protocol import encode_response
-from helper.contract.systemd import transient_properties
+from helper.contract.transient import transient_properties
 from tests.helper.conftest import CANARY, LANE, World, out
 
 
