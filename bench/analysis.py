@@ -258,7 +258,7 @@ def sandbox_findings(results: Results) -> list[str]:
         slowest = max(conv["phases"].items(), key=lambda kv: kv[1]["median"])
         out.append(
             f"**Convergence is dominated by {slowest[0]}** ({s_(slowest[1]['median'])} of "
-            f"{s_(conv['wall']['median'])}). The executor polls GitHub for `online` every "
+            f"{s_(conv['wall']['median'])}). The verify phase polls GitHub for `online` every "
             "`poll_interval` = 2 s, so the online phase is a multiple of 2 s by construction."
         )
     return out

@@ -91,7 +91,7 @@ def render(results: Results) -> str:
             lines += [f"`{key}`: {_error_of(sandbox.get(key), results)}", ""]
     lines += ["### Where a steady 200-lane pass goes", "", *parts_table(results, 200), ""]
     lines += [
-        "Exclusive wall time per call site (timers around the ports and functions the executor",
+        "Exclusive wall time per call site (timers around the ports and functions the pass",
         "calls; a nested timed call is charged to the inner one), medians of the steady passes.",
         "",
         "## 2. Helper verb latency",
@@ -124,7 +124,7 @@ def render(results: Results) -> str:
         "launchplane-agent, real helper, real systemd). Every run starts from nothing: no unit,",
         "drop-in, runner directory, registration or cached archive. Total: the agent process's",
         'wall time, measured inside the container. Phases: `provider_evidence["steps"]` of the',
-        "record (the executor's own timings); the rest of the wall is start-up, the observation",
+        "record (the phases' own timings); the rest of the wall is start-up, the observation",
         "before, the plan and writing records.",
         "",
         *convergence_section(sandbox.get("convergence"), results),
