@@ -124,7 +124,7 @@ def pass_findings(results: Results) -> list[str]:
             f"({1000 * reads / 200:.2f} ms per lane; "
             f"lanes^{part_exponent(shipped, reads_label):.2f}), independent of the other "
             "lanes' history. Found by this benchmark (`latest()` "
-            "parsed every record of every lane, once per lane: lanes x records) and fixed in "
+            "parsed every record of every lane, once per lane: lanes x records) and fixed by "
             "the same change."
         )
         plan = parts["plan"]
