@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -13,12 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.contracts import RunnerLaneMaintainerAuditRecord
-from agent.errors import AuditConflict, AuditNotFound
+from agent.errors import AuditConflict, AuditNotFound, AuditStoreError
+from agent.logs import get_logger
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.redact import REDACTOR
 
 DEFAULT_AUDIT_DIR = "/var/lib/launchplane-agent/audits"
 RECORD_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,95}")
+QUARANTINE = ".quarantine"  # not a valid lane name: never listed as a lane
+
+log = get_logger("launchplane.audit")
 
 
 def record_id_for(lane_name: str, status: str, idempotency_key: str | None, now: datetime) -> str:
@@ -103,9 +108,17 @@ class FilesystemAuditStore:
         payload matches and raises AuditConflict when it does not."""
         if not RECORD_ID_RE.fullmatch(record.record_id):
             raise AuditConflict("record id is not a safe file name")
-        lane_dir = self._lane_dir(record.lane_name, create=True)
         body = REDACTOR.redact(record.model_dump_json(indent=2)).encode()
-        if write_new_file(lane_dir, f"{record.record_id}.json", body):
+        target = self.root / record.lane_name / f"{record.record_id}.json"
+        try:
+            lane_dir = self._lane_dir(record.lane_name, create=True)
+            written = write_new_file(lane_dir, target.name, body)
+        except OSError as exc:  # full or read-only store: say where and why, leave nothing
+            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            raise AuditStoreError(
+                f"cannot write audit record {target}: {exc.strerror} ({name})"
+            ) from None
+        if written:
             return record
         stored = self.get(record.record_id, record.lane_name)
         if record.idempotency_key is None or idempotency_payload(stored) != idempotency_payload(
@@ -141,16 +154,42 @@ class FilesystemAuditStore:
             return []
         return [p for p in lane_dir.glob("*.json") if RECORD_ID_RE.fullmatch(p.stem)]
 
+    def _read(self, lane: str, path: Path) -> RunnerLaneMaintainerAuditRecord | None:
+        """One stored record, or None: an unreadable or invalid file is reported and moved to
+        `<root>/.quarantine/<lane>/`, so one damaged file never hides a lane's history."""
+        try:
+            return self.get(path.stem, lane)
+        except (OSError, ValueError, AuditNotFound) as exc:
+            reason = type(exc).__name__
+        quarantine = self.root / QUARANTINE / lane
+        try:
+            quarantine.mkdir(mode=0o750, parents=True, exist_ok=True)
+            os.rename(path, quarantine / path.name)
+            where = str(quarantine / path.name)
+        except OSError:
+            where = "left in place (the store is not writable)"
+        log.warning("audit.quarantined", lane=lane, path=str(path), reason=reason, moved_to=where)
+        return None
+
+    def _newest_first(self, lane_name: str) -> Iterator[RunnerLaneMaintainerAuditRecord]:
+        files = sorted(
+            self._files(lane_name), key=lambda p: (p.lstat().st_mtime_ns, p.name), reverse=True
+        )
+        for path in files:
+            record = self._read(lane_name, path)
+            if record is not None:
+                yield record
+
     def records(self, lane_name: str | None = None) -> Iterator[RunnerLaneMaintainerAuditRecord]:
-        """All records (optionally of one lane), oldest first."""
+        """All valid records (optionally of one lane), oldest first."""
         lanes = [lane_name] if lane_name is not None else self._lanes()
-        found = [self.get(p.stem, lane) for lane in lanes for p in self._files(lane)]
+        found = [r for lane in lanes for p in self._files(lane) if (r := self._read(lane, p))]
         return iter(sorted(found, key=lambda r: (r.created_at, r.record_id)))
 
     def latest(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None:
-        """The lane's last written record (files are never rewritten, so the newest file)."""
-        files = self._files(lane_name)
-        if not files:
-            return None
-        newest = max(files, key=lambda p: (p.lstat().st_mtime_ns, p.name))
-        return self.get(newest.stem, lane_name)
+        """The lane's last valid record (files are never rewritten, so the newest file)."""
+        return next(self._newest_first(lane_name), None)
+
+    def latest_completed(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None:
+        """The lane's last `completed` record: when it was last proven, if ever."""
+        return next((r for r in self._newest_first(lane_name) if r.status == "completed"), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -18,6 +19,12 @@ from helper.contract.identifiers import is_within
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState, policy_findings
 
 LABEL_CODES = {"missing_managed_label", "missing_required_label"}
+PRIVILEGED_GROUPS = frozenset(
+    {"root", "sudo", "wheel", "adm", "disk", "docker", "lxd", "incus-admin", "shadow", "kvm"}
+)
+"""Groups whose members can become root or read what only root should (docker and lxd are
+root-equivalent, disk reads every file system, adm and shadow read logs and hashes). A lane's
+service user in any of them hands every job that power."""
 
 
 def _run(argv: list[str]) -> str | None:
@@ -81,6 +88,53 @@ def _directory_findings(
     return []
 
 
+def _privileged_groups(
+    user: pwd.struct_passwd, getgrall: Callable[[], list[grp.struct_group]]
+) -> list[BaselineFinding]:
+    """Membership (primary or supplementary, from the account database) in a group listed in
+    PRIVILEGED_GROUPS. The running process's own groups are checked by the process gate."""
+    names = sorted(
+        g.gr_name
+        for g in getgrall()
+        if g.gr_name in PRIVILEGED_GROUPS and (user.pw_name in g.gr_mem or g.gr_gid == user.pw_gid)
+    )
+    return [
+        BaselineFinding(code="privileged_group", message=f"{user.pw_name} is in {name}")
+        for name in names
+    ]
+
+
+def _writable_by_others(desired: RunnerLaneMaintainerDesiredState) -> list[BaselineFinding]:
+    """No other user can change what the lane runs: the lane directory is writable by no
+    one else (its group only with the sticky bit), and every directory above it is writable
+    by others only with the sticky bit (as /tmp is: nobody can rename what is not theirs)."""
+    findings = []
+    lane = Path(desired.runner_directory)
+    for current in (*reversed(lane.parents), lane):
+        try:
+            st = os.lstat(current)
+        except OSError:
+            break  # missing or unreadable: _directory_findings says so
+        if stat.S_ISLNK(st.st_mode):
+            break
+        mode = st.st_mode
+        sticky = bool(mode & stat.S_ISVTX)
+        shared = mode & (stat.S_IWGRP | stat.S_IWOTH)
+        unsafe = (
+            (mode & stat.S_IWOTH or (shared and not sticky))
+            if current == lane
+            else (shared and not sticky)
+        )
+        if unsafe:
+            findings.append(
+                BaselineFinding(
+                    code="unsafe_path_permissions",
+                    message=f"{current} is mode {stat.S_IMODE(mode):04o}: writable by others",
+                )
+            )
+    return findings
+
+
 def _docker_credentials(home: str, uid: int) -> list[BaselineFinding]:
     """The service user's Docker config holds no credentials of another user.
 
@@ -122,6 +176,7 @@ def check_baseline(
     versions: DockerVersions,
     *,
     getpwnam: Callable[[str], pwd.struct_passwd] = pwd.getpwnam,
+    getgrall: Callable[[], list[grp.struct_group]] = grp.getgrall,
 ) -> BaselineState:
     """Every lane-scoped readiness check; each violation is a finding with a stable code.
     Docker's versions are a host fact: the caller probes them once per pass."""
@@ -144,7 +199,9 @@ def check_baseline(
         # The runner's unit sets HOME to the runner directory (helper/dropin.py): that is
         # where its jobs' Docker CLI looks for credentials.
         findings += _docker_credentials(desired.runner_directory, entry.pw_uid)
+        findings += _privileged_groups(entry, getgrall)
     findings += _directory_findings(desired, policy, uid)
+    findings += _writable_by_others(desired)
     evidence["runner_directory"] = desired.runner_directory
     evidence["docker_engine"] = versions.engine or "unavailable"
     evidence["docker_cli"] = versions.cli or "unavailable"

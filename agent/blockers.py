@@ -36,6 +36,9 @@ class BlockerCode(StrEnum):
     MISSING_CONFIRMATION = "missing_confirmation"
     RUNNER_BUSY = "runner_busy"
     NOTHING_TO_RESTART = "nothing_to_restart"
+    GITHUB_UNAVAILABLE = "github_unavailable"
+    GITHUB_AUTH_FAILED = "github_auth_failed"
+    GITHUB_RATE_LIMITED = "github_rate_limited"
 
 
 B = BlockerCode
@@ -69,4 +72,10 @@ NEXT_STEPS: dict[BlockerCode, str] = {
     B.MISSING_CONFIRMATION: "pass --confirm with the exact words shown",
     B.RUNNER_BUSY: "wait for the job, or confirm draining with --drain",
     B.NOTHING_TO_RESTART: "apply the lane first",
+    B.GITHUB_UNAVAILABLE: "GitHub could not be reached or answered 5xx: nothing is wrong with "
+    "the lane itself; the next pass retries (see githubstatus.com or the proxy)",
+    B.GITHUB_AUTH_FAILED: "GitHub refused the credential in /etc/launchplane/credentials: "
+    "replace it with one that has 'Administration: read and write' on the repository",
+    B.GITHUB_RATE_LIMITED: "wait: GitHub's rate limit resets at the time in the message; "
+    "the timer's next pass after it retries",
 }

@@ -14,6 +14,7 @@ from agent.unit_states import LoadState
 from helper.contract.identifiers import MANAGED_LABEL
 
 UNIT_UNKNOWN = LoadState.UNKNOWN  # load_state when systemd could not be reached
+GITHUB_NOT_OBSERVED = "GitHub inventory was not observed"
 DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})
 
 
@@ -23,11 +24,22 @@ class Classification:
     reasons: tuple[str, ...] = ()
 
 
-def labels_match(desired: RunnerLaneMaintainerDesiredState, runner: GithubRunner) -> bool:
-    """Every declared label present and no undeclared custom label (case-insensitive)."""
+def label_problems(desired: RunnerLaneMaintainerDesiredState, runner: GithubRunner) -> list[str]:
+    """The one label rule, for the classifier and the labels gate: the runner's label set
+    equals the declared set plus GitHub's read-only defaults — every declared label present,
+    no undeclared custom label (case-insensitive)."""
     want = {label.lower() for label in desired.labels}
     custom = {label.name.lower() for label in runner.labels if label.type == "custom"}
-    return want <= runner.label_names and custom <= want
+    problems = []
+    if missing := sorted(want - runner.label_names):
+        problems.append(f"missing labels: {', '.join(missing)}")
+    if extra := sorted(custom - want):
+        problems.append(f"undeclared labels: {', '.join(extra)}")
+    return problems
+
+
+def labels_match(desired: RunnerLaneMaintainerDesiredState, runner: GithubRunner) -> bool:
+    return not label_problems(desired, runner)
 
 
 def repository_of_url(url: str) -> str:
@@ -46,7 +58,7 @@ def _conflicts(
 ) -> list[str]:
     reasons: list[str] = []
     if observed.github is None:
-        reasons.append("GitHub inventory was not observed")
+        reasons.append(GITHUB_NOT_OBSERVED)
     elif len(observed.github.runners) > 1:
         reasons.append(f"{len(observed.github.runners)} GitHub runners share the lane name")
     local = observed.local
@@ -61,7 +73,9 @@ def _conflicts(
         if repository_of_url(rf.git_hub_url) != desired.repository.lower():
             reasons.append(".runner is registered to another repository")
         runners = observed.github.runners if observed.github else ()
-        if rf.agent_id is not None and len(runners) == 1 and runners[0].id != rf.agent_id:
+        if len(runners) == 1 and rf.agent_id is None:
+            reasons.append(".runner has no agentId: which registration it holds is unproven")
+        elif len(runners) == 1 and runners[0].id != rf.agent_id:
             reasons.append(".runner agent id differs from the GitHub runner id")
     if local.stale_migrated_files and rf is None:
         reasons.append("stale _migrated files without a .runner")

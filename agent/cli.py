@@ -15,7 +15,6 @@ import sdnotify
 
 from agent import logs
 from agent.audit_store import FilesystemAuditStore
-from agent.classify import classify
 from agent.contracts import (
     LanesFile,
     Operation,
@@ -27,6 +26,7 @@ from agent.errors import PassLocked
 from agent.planner import plan
 from agent.render import render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
+from agent.status import status_rows
 from agent.wiring import build_agent, deliver_evidence, pass_lock
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
@@ -170,7 +170,18 @@ def cmd_plan(args: argparse.Namespace, paths: AgentSettings) -> int:
     return _print_records(args, records)
 
 
+MUTATION_LOCK_WAIT = 120.0  # a timer pass ends well within this (docs/operations.md)
+
+
 def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
+    acting = operation is Operation.RECONCILE or args.apply
+    if not acting:
+        return _act(args, paths, operation)
+    with pass_lock(paths.runtime_dir, MUTATION_LOCK_WAIT):  # never beside a timer pass
+        return _act(args, paths, operation)
+
+
+def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
@@ -185,29 +196,15 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 
 def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
+    """Every lane as it is now. `proven` re-runs the completion gates on this observation:
+    a stored `completed` alone never makes a lane proven. Exit 1 if any lane is not."""
     agent = build_agent(paths, _lanes(args, paths))
     names = _select(agent.declared, args.lane)
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
     observed, _ = agent.observer.observe(lanes)
-    rows = []
-    for lane in lanes:
-        obs = observed[lane.lane_name]
-        runners = obs.github.runners if obs.github else ()
-        last = agent.recorder.store.latest(lane.lane_name)
-        rows.append(
-            {
-                "lane": lane.lane_name,
-                "shape": classify(lane, obs).shape.value,
-                "github": "unknown"
-                if obs.github is None
-                else ",".join(r.status for r in runners) or "absent",
-                "unit": f"{obs.unit.active_state}/{obs.unit.sub_state}",
-                "last_audit": f"{last.status} {last.created_at:%Y-%m-%d %H:%M}" if last else "none",
-                "apply": lane.apply,
-            }
-        )
+    rows = status_rows(agent, lanes, observed)
     _out(args, render_table(rows), rows)
-    return EXIT_OK
+    return EXIT_OK if all(r["proven"] == "yes" for r in rows) else EXIT_FAILED
 
 
 def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:

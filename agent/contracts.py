@@ -9,21 +9,16 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agent.blockers import BlockerCode
-from agent.unit_states import (
-    ActiveState,
-    ActiveStateField,
-    LoadState,
-    LoadStateField,
-    UnitFileState,
-    UnitFileStateField,
-)
+from agent.unit_states import ProcessFacts, UnitState
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 from helper.contract.models import StrictModel
 
-__all__ = [
+__all__ = [  # defined elsewhere, part of the records all the same
     "HostPolicy",
     "LanesFile",
+    "ProcessFacts",
     "RunnerLaneMaintainerDesiredState",
+    "UnitState",
 ]
 
 
@@ -82,42 +77,6 @@ class LocalRunnerDirectory(Record):
     stale_migrated_files: tuple[str, ...] = ()
 
 
-NOT_ENABLED = frozenset(
-    {UnitFileState.NONE, UnitFileState.DISABLED, UnitFileState.STATIC, UnitFileState.INDIRECT}
-)
-
-
-class UnitState(Record):
-    """The lane's unit as systemd and the drop-in on disk describe it."""
-
-    unit_name: str
-    load_state: LoadStateField
-    active_state: ActiveStateField
-    sub_state: str  # type-specific (running, dead, exited, ...): kept as systemd says it
-    unit_file_state: UnitFileStateField
-    main_pid: int = Field(default=0, ge=0)
-    main_pid_uid: int | None = None
-    main_pid_in_unit_cgroup: bool = False
-    n_restarts: int = 0
-    dropin_present: bool = False
-    dropin_lane_mark: str | None = None
-    dropin_hash: str | None = None
-    dropin_hash_valid: bool = False
-
-    @property
-    def exists(self) -> bool:
-        """A lane's unit exists if its drop-in does, or systemd runs or enables it. The
-        template alone makes every instance name loadable, so load_state says nothing."""
-        running = self.active_state is not ActiveState.INACTIVE
-        enabled = self.unit_file_state not in NOT_ENABLED
-        return self.dropin_present or running or enabled or self.load_state is LoadState.MASKED
-
-    @property
-    def managed(self) -> bool:
-        """Carries our ownership marks (lane mark and a hash that matches its content)."""
-        return self.dropin_present and self.dropin_lane_mark is not None and self.dropin_hash_valid
-
-
 class BaselineFinding(Record):
     code: str
     message: str
@@ -136,6 +95,16 @@ class BaselineState(Record):
         return not self.findings
 
 
+class GithubProblem(Record):
+    """Why GitHub's inventory could not be read: the adapter's error code (github_unavailable,
+    github_auth_failed, github_rate_limited, ...), its redacted message, and for a rate limit
+    when GitHub allows the next request."""
+
+    code: str
+    message: str
+    retry_at: datetime | None = None
+
+
 class RunnerLaneMaintainerObservedState(Record):
     """Everything read fresh in one pass. `None` means "could not be observed" and blocks."""
 
@@ -147,6 +116,7 @@ class RunnerLaneMaintainerObservedState(Record):
     local: LocalRunnerDirectory
     unit: UnitState
     baseline: BaselineState | None
+    github_problem: GithubProblem | None = None  # set when `github` is None because of it
 
 
 # --- plan -----------------------------------------------------------------------------------

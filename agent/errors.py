@@ -6,6 +6,7 @@ Hierarchy::
     └── AgentError                 the agent could not do what was asked
         ├── AuditConflict          a record exists with a different payload, or the store is unsafe
         ├── AuditNotFound          no record of that id
+        ├── AuditStoreError        the store could not be written (path and errno in the text)
         ├── PassLocked             another reconcile pass holds the lock
         └── PlanStepFailed         a step of an applied plan failed (carries the step name)
 
@@ -27,6 +28,10 @@ class AuditConflict(AgentError):
 
 class AuditNotFound(AgentError):
     code = "audit_not_found"
+
+
+class AuditStoreError(AgentError):
+    code = "audit_store_failed"
 
 
 class PassLocked(AgentError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent.classify import label_problems
 from agent.contracts import (
     Gate,
     GateResult,
     GithubInventory,
     LanesFile,
+    LocalRunnerDirectory,
     Operation,
     PlanPolicy,
     RunnerLaneMaintainerDesiredState,
@@ -17,6 +19,7 @@ from agent.contracts import (
     UnitState,
 )
 from agent.planner import plan
+from helper.contract.dropin import expected_service, lane_dropin_path
 from helper.contract.identifiers import MANAGED_LABEL
 from helper.contract.lanes import lane_findings
 
@@ -25,7 +28,13 @@ def _result(gate: Gate, problems: list[str], ok: str) -> GateResult:
     return GateResult(gate=gate, passed=not problems, detail="; ".join(problems) or ok)
 
 
-def _unit(unit: UnitState, expected_hash: str) -> list[str]:
+def _unit(
+    desired: RunnerLaneMaintainerDesiredState,
+    unit: UnitState,
+    expected_hash: str,
+    tolerated: frozenset[str],
+) -> list[str]:
+    """Enabled, active and ours — judged by what systemd has loaded and runs, not by files."""
     problems = []
     if unit.unit_file_state != "enabled":
         problems.append(f"unit is {unit.unit_file_state or 'not installed'}, not enabled")
@@ -35,6 +44,24 @@ def _unit(unit: UnitState, expected_hash: str) -> list[str]:
         problems.append("drop-in lacks valid ownership marks")
     elif unit.dropin_hash != expected_hash:
         problems.append("drop-in hash differs from the rendered desired state")
+    if unit.need_daemon_reload:
+        problems.append("NeedDaemonReload=yes: systemd runs a configuration older than its files")
+    own = unit.dropin_path or lane_dropin_path(desired)
+    foreign = [p for p in unit.drop_in_paths if p != own and p.rsplit("/", 1)[-1] not in tolerated]
+    if own not in unit.drop_in_paths:
+        problems.append(f"systemd has not loaded {own}")
+    if foreign:
+        problems.append(f"foreign drop-ins loaded: {', '.join(foreign)}")
+    want = expected_service(desired)
+    effective = {
+        "User": (unit.user, want.user),
+        "Group": (unit.group, want.group),
+        "WorkingDirectory": (unit.working_directory, want.working_directory),
+        "ExecStart": (unit.exec_start, (want.exec_start,)),
+    }
+    for key, (have, expected) in effective.items():
+        if have != expected:
+            problems.append(f"effective {key}={have!r}, desired {expected!r}")
     if unit.main_pid <= 0:
         problems.append("no MainPID")
     elif not unit.main_pid_in_unit_cgroup:
@@ -42,13 +69,47 @@ def _unit(unit: UnitState, expected_hash: str) -> list[str]:
     return problems
 
 
-def _github(inventory: GithubInventory | None) -> list[str]:
+def _process(
+    desired: RunnerLaneMaintainerDesiredState, unit: UnitState, uid: int | None
+) -> list[str]:
+    """MainPID runs the desired program as the service user with no other identity, and no
+    process of that user runs outside the lane units."""
+    proc = unit.main_process
+    if uid is None:
+        return ["service user does not exist"]
+    if proc is None:
+        return [f"MainPID {unit.main_pid} could not be read"]
+    problems = []
+    if set(proc.uids) != {uid}:
+        problems.append(f"MainPID uids {list(proc.uids)} are not all the service user's {uid}")
+    if len(set(proc.gids)) != 1 or 0 in proc.gids:
+        problems.append(f"MainPID gids {list(proc.gids)}")
+    elif set(proc.groups) - set(proc.gids):
+        problems.append(f"MainPID has supplementary groups {sorted(set(proc.groups))}")
+    program = expected_service(desired).exec_start
+    if proc.cmdline[-len(program) :] != program:
+        problems.append(f"MainPID runs {list(proc.cmdline)}, not {list(program)}")
+    problems += [
+        f"process {p.pid} of the service user runs outside the lane units: {list(p.cmdline)}"
+        for p in unit.outsiders
+    ]
+    return problems
+
+
+def _github(inventory: GithubInventory | None, local: LocalRunnerDirectory) -> list[str]:
+    """Exactly one runner of that name, online, and it is this lane's own registration."""
     if inventory is None:
         return ["GitHub inventory was not read"]
     if len(inventory.runners) != 1:
         return [f"{len(inventory.runners)} runners of that name, want exactly 1"]
     runner = inventory.runners[0]
-    return [] if runner.status == "online" else [f"runner {runner.id} is {runner.status}"]
+    problems = [] if runner.status == "online" else [f"runner {runner.id} is {runner.status}"]
+    agent_id = local.runner_file.agent_id if local.runner_file else None
+    if agent_id is None:
+        problems.append(".runner has no agentId: the runner's identity is unproven")
+    elif agent_id != runner.id:
+        problems.append(f".runner agentId {agent_id} is not GitHub's runner {runner.id}")
+    return problems
 
 
 def _labels(
@@ -56,11 +117,7 @@ def _labels(
 ) -> list[str]:
     if inventory is None or len(inventory.runners) != 1:
         return ["no single runner to compare labels with"]
-    have = inventory.runners[0].label_names
-    want = {"self-hosted", "launchplane", MANAGED_LABEL, desired.host_name, desired.product}
-    want |= set(desired.labels)
-    missing = sorted(label for label in want if label.lower() not in have)
-    return [f"missing labels: {', '.join(missing)}"] if missing else []
+    return label_problems(desired, inventory.runners[0])
 
 
 def _refuses_unmanaged(
@@ -109,6 +166,7 @@ def evaluate_gates(
     expected_dropin_hash: str,
     provider_evidence: dict[str, Any],
     now: datetime,
+    tolerated_dropins: frozenset[str] = frozenset(),
 ) -> tuple[GateResult, ...]:
     """All eight gates in order; the record may say `completed` only if every one passed."""
     findings = lane_findings(desired, declared.policy, declared.lanes, declared.counts)
@@ -116,9 +174,7 @@ def evaluate_gates(
     if not declared.declares(desired):
         declared_problems.append("lane is not declared in lanes.toml")
     uid = post.service_user_uid
-    user_problems = []
-    if uid is None or post.unit.main_pid_uid != uid:
-        user_problems.append(f"MainPID uid {post.unit.main_pid_uid} is not service user uid {uid}")
+    user_problems = _process(desired, post.unit, uid)
     baseline_problems = (
         ["baseline was not observed after the start"]
         if post.baseline is None
@@ -135,10 +191,18 @@ def evaluate_gates(
         evidence_problems.append("no service state")
     return (
         _result(Gate.DECLARED, declared_problems, "declared and allowlisted"),
-        _result(Gate.UNIT_ACTIVE, _unit(post.unit, expected_dropin_hash), "enabled, active, owned"),
-        _result(Gate.PROCESS_USER, user_problems, f"MainPID runs as uid {uid}"),
-        _result(Gate.GITHUB_ONLINE, _github(post.github), "exactly one runner, online"),
-        _result(Gate.LABELS, _labels(desired, post.github), "labels present"),
+        _result(
+            Gate.UNIT_ACTIVE,
+            _unit(desired, post.unit, expected_dropin_hash, tolerated_dropins),
+            "enabled, active, owned; systemd runs the desired configuration",
+        ),
+        _result(Gate.PROCESS_USER, user_problems, f"MainPID runs run.sh as uid {uid} only"),
+        _result(
+            Gate.GITHUB_ONLINE,
+            _github(post.github, post.local),
+            "exactly one runner, online, this lane's registration",
+        ),
+        _result(Gate.LABELS, _labels(desired, post.github), "labels equal the declared set"),
         _result(Gate.BASELINE, baseline_problems, "baseline ready after start"),
         _result(Gate.EVIDENCE, evidence_problems, "service, inventory, labels, baseline, provider"),
         _result(

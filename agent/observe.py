@@ -11,6 +11,7 @@ from structlog.contextvars import bound_contextvars
 from agent.contracts import (
     BaselineState,
     GithubInventory,
+    GithubProblem,
     HostPolicy,
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
@@ -37,15 +38,17 @@ class Observer:
 
     def inventories(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, GithubInventory | None], dict[str, GitHubError]]:
+    ) -> tuple[dict[str, GithubInventory | None], dict[str, GithubProblem]]:
         """One listing per repository (ETag: a steady pass costs no rate limit)."""
         out: dict[str, GithubInventory | None] = {}
-        errors: dict[str, GitHubError] = {}
+        errors: dict[str, GithubProblem] = {}
         for repository in sorted({lane.repository for lane in lanes}):
             try:
                 runners = self.github.list_runners(repository)
             except GitHubError as exc:
-                errors[repository] = exc
+                errors[repository] = GithubProblem(
+                    code=exc.code, message=str(exc), retry_at=exc.retry_at
+                )
                 runners = None
             for lane in lanes:
                 if lane.repository == repository:
@@ -56,7 +59,7 @@ class Observer:
 
     def observe(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GitHubError]]:
+    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GithubProblem]]:
         """Every lane's observation, and the repositories whose listing failed (with why)."""
         inventories, errors = self.inventories(lanes)
         units = self.units.observe(lanes)
@@ -71,6 +74,7 @@ class Observer:
                     observed_at=(now := self.clock()),
                     service_user_uid=self.host.user_uid(lane.service_user),
                     github=inventories.get(lane.lane_name),
+                    github_problem=errors.get(lane.repository),
                     local=self.host.runner_directory(lane),
                     unit=units[lane.lane_name],
                     baseline=self._baseline(lane, now, versions),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
 from dbus_fast.errors import DBusError
 
 from agent.classify import UNIT_UNKNOWN
-from agent.contracts import UnitState
+from agent.contracts import ProcessFacts, UnitState
 from agent.logs import get_logger
+from agent.observe_local import service_user_uid
 from agent.unit_states import ActiveState, LoadState, UnitFileState
-from helper.contract.dropin import dropin_dir_name, read_dropin_marks
+from helper.contract.dropin import lane_dropin_path, read_dropin_marks
 from helper.contract.errors import SystemdFailed
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.systemd import DbusSystemd, UnitProps
@@ -34,6 +36,60 @@ def _read_nofollow(path: str, limit: int = DROPIN_LIMIT) -> str | None:
         return None
     with os.fdopen(fd, "rb") as fh:
         return fh.read(limit).decode("utf-8", errors="replace")
+
+
+LANE_UNIT_CGROUP = re.compile(r"/launchplane-runner@[^/]+\.service(?:/|$)")
+
+
+def _ids(line: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in line.split()[1:] if x.isdigit())
+
+
+def _cgroup_path(text: str) -> str:
+    """The unified (or, on a hybrid host, the name=systemd) cgroup path of a process."""
+    paths = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            paths[parts[1]] = parts[2]
+    return paths.get("", paths.get("name=systemd", ""))
+
+
+def process_facts(pid: int, proc_root: str = "/proc") -> ProcessFacts | None:
+    """uids, gids, supplementary groups, argv and cgroup of a process; None when it is gone.
+    Everything here is world-readable in /proc: the unprivileged agent can check it."""
+    status = _read_nofollow(f"{proc_root}/{pid}/status")
+    if status is None:
+        return None
+    fields = dict(line.partition(":")[::2] for line in status.splitlines())
+    raw = _read_nofollow(f"{proc_root}/{pid}/cmdline") or ""
+    return ProcessFacts(
+        pid=pid,
+        uids=_ids("Uid: " + fields.get("Uid", "")),
+        gids=_ids("Gid: " + fields.get("Gid", "")),
+        groups=_ids("Groups: " + fields.get("Groups", "")),
+        cmdline=tuple(arg for arg in raw.split("\0") if arg),
+        cgroup=_cgroup_path(_read_nofollow(f"{proc_root}/{pid}/cgroup") or ""),
+    )
+
+
+def outsiders(uid: int, proc_root: str = "/proc") -> tuple[ProcessFacts, ...]:
+    """The processes whose real uid is `uid` that no lane unit owns: a runner started by hand,
+    a job's process that left its unit, anything a lane cannot vouch for."""
+    found = []
+    try:
+        names = os.listdir(proc_root)
+    except OSError:
+        return ()
+    for name in names:
+        if not name.isdigit():
+            continue
+        facts = process_facts(int(name), proc_root)
+        if facts is None or not facts.uids or facts.uids[0] != uid:
+            continue
+        if LANE_UNIT_CGROUP.search(facts.cgroup) is None:
+            found.append(facts)
+    return tuple(sorted(found, key=lambda f: f.pid))
 
 
 def process_uid(pid: int, proc_root: str = "/proc") -> int | None:
@@ -61,9 +117,10 @@ async def observe_unit(
     *,
     unit_dir: str = "/etc/systemd/system",
     proc_root: str = "/proc",
+    service_uid: int | None = None,
 ) -> UnitState:
     props = await reader.unit_properties(desired.systemd_unit_name)
-    path = f"{unit_dir}/{dropin_dir_name(desired.lane_name)}/50-lane.conf"
+    path = lane_dropin_path(desired, unit_dir)
     text = _read_nofollow(path)  # a linked drop-in is present but never ours
     marks = read_dropin_marks(text) if text is not None else None
     pid = props.main_pid
@@ -81,6 +138,16 @@ async def observe_unit(
         dropin_lane_mark=marks.lane if marks else None,
         dropin_hash=marks.hash if marks else None,
         dropin_hash_valid=marks.hash_valid if marks else False,
+        dropin_path=path,
+        drop_in_paths=props.drop_in_paths,
+        need_daemon_reload=props.need_daemon_reload,
+        user=props.user,
+        group=props.group,
+        working_directory=props.working_directory,
+        exec_start=props.exec_start,
+        active_enter_monotonic=props.active_enter_monotonic,
+        main_process=process_facts(pid, proc_root) if pid else None,
+        outsiders=outsiders(service_uid, proc_root) if service_uid is not None else (),
     )
 
 
@@ -103,7 +170,11 @@ class DbusUnitObserver:
         async with DbusSystemd.connect(self.bus_address) as systemd:
             return {
                 lane.lane_name: await observe_unit(
-                    systemd, lane, unit_dir=self.unit_dir, proc_root=self.proc_root
+                    systemd,
+                    lane,
+                    unit_dir=self.unit_dir,
+                    proc_root=self.proc_root,
+                    service_uid=service_user_uid(lane.service_user),
                 )
                 for lane in lanes
             }

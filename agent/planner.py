@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from agent.blockers import NEXT_STEPS, BlockerCode
-from agent.classify import classify, is_managed_runner
+from agent.classify import GITHUB_NOT_OBSERVED, classify, is_managed_runner
 from agent.contracts import (
     Action,
     Blocker,
@@ -19,7 +19,13 @@ from agent.contracts import (
     Shape,
     Step,
 )
-from helper.contract.lanes import lane_findings
+from agent.plan_blockers import (
+    desired_blockers,
+    github_blocker,
+    mutation_blockers,
+    observation_blockers,
+    problem_text,
+)
 
 CREATE_STEPS = (
     Step.FETCH_REGISTRATION_TOKEN,
@@ -32,99 +38,6 @@ CREATE_STEPS = (
     Step.VERIFY,
 )
 SUPERVISE_STEPS = (Step.INSTALL_OR_UPDATE_UNIT, Step.DAEMON_RELOAD, Step.ENABLE_NOW, Step.VERIFY)
-
-
-def _desired_blockers(
-    declared: LanesFile,
-    desired: RunnerLaneMaintainerDesiredState,
-    observed: RunnerLaneMaintainerObservedState,
-) -> list[Blocker]:
-    out = [
-        Blocker(code=BlockerCode(f.code), message=f"{f.field}: {f.message}")
-        for f in lane_findings(desired, declared.policy, declared.lanes, declared.counts)
-    ]
-    if not declared.declares(desired):
-        out.append(
-            Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message="lane is not declared in lanes.toml")
-        )
-    if observed.host_name.lower() != desired.host_name.lower():
-        out.append(
-            Blocker(
-                code=BlockerCode.HOST_MISMATCH,
-                message=f"lane is for {desired.host_name}, this host is {observed.host_name}",
-            )
-        )
-    if observed.lane_name != desired.lane_name:
-        out.append(
-            Blocker(
-                code=BlockerCode.OBSERVATION_INCOMPLETE, message="observation is of another lane"
-            )
-        )
-    if observed.unit.unit_name != desired.systemd_unit_name:
-        out.append(
-            Blocker(code=BlockerCode.UNIT_NAME_MISMATCH, message="observed unit is not the lane's")
-        )
-    return out
-
-
-def _observation_blockers(
-    observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy, now: datetime
-) -> list[Blocker]:
-    out: list[Blocker] = []
-    age = now - observed.observed_at
-    if age > timedelta(seconds=policy.max_observation_age_seconds) or age < timedelta(seconds=-60):
-        out.append(
-            Blocker(code=BlockerCode.STALE_OBSERVATION, message=f"observed {age} before planning")
-        )
-    uid = observed.service_user_uid
-    if policy.operation is not Operation.REMOVE:
-        if uid is None:
-            out.append(
-                Blocker(
-                    code=BlockerCode.SERVICE_USER_MISSING, message="service user does not exist"
-                )
-            )
-        if observed.baseline is None:
-            out.append(
-                Blocker(code=BlockerCode.BASELINE_MISSING, message="baseline was not observed")
-            )
-        else:
-            out += [
-                Blocker(code=BlockerCode.BASELINE_NOT_READY, message=f"{f.code}: {f.message}")
-                for f in observed.baseline.findings
-                if not f.fixable_by_apply
-            ]
-    local, unit = observed.local, observed.unit
-    if uid is not None and local.exists and local.owner_uid != uid:
-        out.append(
-            Blocker(
-                code=BlockerCode.SERVICE_USER_MISMATCH,
-                message=f"{local.path} is owned by another uid",
-            )
-        )
-    if uid is not None and unit.main_pid and unit.main_pid_uid != uid:
-        out.append(
-            Blocker(code=BlockerCode.SERVICE_USER_MISMATCH, message="MainPID runs as another uid")
-        )
-    return out
-
-
-def _mutation_blockers(lane_name: str, policy: PlanPolicy) -> list[Blocker]:
-    if policy.mode != "apply":
-        return []
-    out: list[Blocker] = []
-    if not (policy.idempotency_key or "").strip():
-        out.append(
-            Blocker(
-                code=BlockerCode.MISSING_IDEMPOTENCY_KEY, message="apply needs an idempotency key"
-            )
-        )
-    expected = policy.expected_confirmation(lane_name)
-    if policy.confirmation != expected:
-        out.append(
-            Blocker(code=BlockerCode.MISSING_CONFIRMATION, message=f"confirm with {expected!r}")
-        )
-    return out
 
 
 def _reconcile(
@@ -235,13 +148,18 @@ def plan(
     """Decide what to do for one lane. Reads nothing, writes nothing; blocks when in doubt."""
     classification = classify(desired, observed)
     shape = classification.shape
-    blockers = _desired_blockers(declared, desired, observed)
-    blockers += _observation_blockers(observed, policy, now)
-    blockers += _mutation_blockers(desired.lane_name, policy)
+    blockers = desired_blockers(declared, desired, observed)
+    blockers += observation_blockers(observed, policy, now)
+    blockers += mutation_blockers(desired.lane_name, policy)
+    reasons = classification.reasons
+    problem = observed.github_problem
+    if observed.github is None and problem is not None:
+        # GitHub failed in a known way: say which, never "inspect the lane by hand" (that
+        # advice would have an operator tear down a healthy lane during an outage)
+        blockers.append(Blocker(code=github_blocker(problem.code), message=problem_text(problem)))
+        reasons = tuple(r for r in reasons if r != GITHUB_NOT_OBSERVED)
     if shape is Shape.UNKNOWN_CONFLICT:
-        blockers += [
-            Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message=r) for r in classification.reasons
-        ]
+        blockers += [Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message=r) for r in reasons]
     if policy.operation is Operation.RESTART:
         action, steps, more = _restart(shape, observed, policy)
     elif policy.operation is Operation.REMOVE:
@@ -291,7 +209,7 @@ def retarget(result: RunnerLaneMaintainerPlan, policy: PlanPolicy) -> RunnerLane
     moved = {"mode", "idempotency_key", "confirmation"}
     if result.policy.model_dump(exclude=moved) != policy.model_dump(exclude=moved):
         raise ValueError("retarget changes only the mode, the key and the confirmation")
-    blockers = [*result.blockers, *_mutation_blockers(result.lane_name, policy)]
+    blockers = [*result.blockers, *mutation_blockers(result.lane_name, policy)]
     return _decided(
         result.lane_name,
         result.planned_at,

@@ -6,13 +6,14 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
 from agent.apply import Applier, Applying, StepLog
 from agent.contracts import (
+    GithubProblem,
     LanesFile,
     Operation,
     PlanPolicy,
@@ -22,7 +23,7 @@ from agent.contracts import (
     RunnerLaneMaintainerPlan,
 )
 from agent.errors import PlanStepFailed
-from agent.github.errors import GitHubError, GitHubRateLimited
+from agent.github.errors import GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.planner import plan, retarget
@@ -191,12 +192,11 @@ class Reconciler:
         policy = PlanPolicy(mode="apply", idempotency_key=key, confirmation=confirmation)
         return self.carry_out(lane, pre, retarget(dry, policy))
 
-    def _rate_limited_until(self, error: GitHubError | None, now: datetime) -> datetime | None:
+    def _rate_limited_until(self, problem: GithubProblem | None, now: datetime) -> datetime | None:
         """GitHub's `Retry-After`/reset for a rate-limited listing, or the reset of an
         exhausted budget; None when GitHub may be asked again."""
-        if isinstance(error, GitHubRateLimited):
-            wait = self.cadence.retry if error.delay is None else timedelta(seconds=error.delay)
-            return now + wait
+        if problem is not None and problem.code == GitHubRateLimited.code:
+            return problem.retry_at or now + self.cadence.retry
         limit = self.observer.github.stats.rate_limit
         if limit is not None and limit.remaining == 0:
             return datetime.fromtimestamp(limit.reset, UTC)

@@ -6,7 +6,7 @@ import fcntl
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,17 +119,31 @@ def build_agent(
 
 
 @contextmanager
-def pass_lock(runtime_dir: str) -> Iterator[None]:
-    """One reconcile pass at a time on a host (flock on a file in the runtime directory)."""
+def pass_lock(
+    runtime_dir: str,
+    wait: float = 0.0,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """One pass or mutating command at a time on a host (flock on a file in the runtime
+    directory). Waits up to `wait` seconds for a running pass, then raises PassLocked."""
     Path(runtime_dir).mkdir(mode=0o750, parents=True, exist_ok=True)
-    fd = os.open(
-        f"{runtime_dir}/pass.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-    )
+    path = f"{runtime_dir}/pass.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    deadline = clock() + wait
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PassLocked("another reconcile pass is running") from None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    raise PassLocked(
+                        f"another pass holds {path} (waited {wait:.0f} s); try again when it "
+                        "ends (journalctl -u launchplane-agent)"
+                    ) from None
+                sleep(min(0.2, max(0.0, deadline - clock())))
         yield
     finally:
         os.close(fd)

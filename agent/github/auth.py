@@ -33,6 +33,7 @@ class TokenCredential(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     token: SecretStr
+    source: str = ""  # the file it was read from, named in GitHub's refusals
 
 
 class AppCredential(BaseModel):
@@ -43,6 +44,7 @@ class AppCredential(BaseModel):
     app_id: str
     installation_id: int | None = None
     private_key: SecretStr
+    source: str = ""  # the files it was read from, named in GitHub's refusals
 
     def jwt(self, now: datetime) -> SecretStr:
         """An RS256 JWT that authenticates as the App for at most nine minutes."""
@@ -97,7 +99,7 @@ def _token(path: Path) -> TokenCredential:
     if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
         raise GitHubCredentialError(f"{path}: must hold one token on one line")
     REDACTOR.register(token)
-    return TokenCredential(token=SecretStr(token))
+    return TokenCredential(token=SecretStr(token), source=str(path))
 
 
 def _app(config_path: Path, key_path: Path) -> AppCredential:
@@ -122,7 +124,10 @@ def _app(config_path: Path, key_path: Path) -> AppCredential:
     if not app_id:
         raise GitHubCredentialError(f"{config_path}: app_id: empty")
     return AppCredential(
-        app_id=app_id, installation_id=config.installation_id, private_key=SecretStr(pem)
+        app_id=app_id,
+        installation_id=config.installation_id,
+        private_key=SecretStr(pem),
+        source=f"{config_path} + {key_path}",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,23 +11,41 @@ from typing import Any
 from helper.contract.safefs import replace_file
 
 CACHE_FILE = "github-etags.json"
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: every entry carries the sha256 of its body
 MAX_ENTRIES = 4096
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class CachedResponse:
-    """A 200 answer kept for revalidation: its validator, body and pagination link."""
+    """A 200 answer kept for revalidation: its validator, body, pagination link and the
+    sha256 of the body as GitHub sent it (checked on every use)."""
 
     etag: str
     body: str
     link: str | None = None
+    sha256: str = ""
+
+    @classmethod
+    def of(cls, etag: str, body: str, link: str | None) -> CachedResponse:
+        return cls(etag, body, link, body_digest(body))
+
+    def intact(self) -> bool:
+        return self.sha256 == body_digest(self.body)
 
 
 class EtagCache:
     """Keyed by the request URL (query included). Responses that carry secrets (tokens) are
     never offered to it; what it stores is inventory that any reader of the API could see.
-    On disk: one JSON file, written atomically (temp file, fsync, rename), mode 0600."""
+
+    It cannot lie (docs/github.md, "ETag cache"): the adapter offers it a body only after the
+    body parsed as GitHub's schema, every entry carries the body's sha256 and an entry whose
+    body no longer matches it is dropped on load and on use, so a 304 is answered only with
+    the exact bytes GitHub last sent for that URL. On disk: one JSON file, written atomically
+    (temp file, fsync, rename), mode 0600."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self._directory = directory
@@ -52,20 +71,24 @@ class EtagCache:
         if not isinstance(entries, dict):
             return
         for key, value in entries.items():
-            if (
-                isinstance(value, dict)
-                and isinstance(value.get("etag"), str)
-                and isinstance(value.get("body"), str)
-            ):
-                link = value.get("link")
-                self._entries[key] = CachedResponse(
-                    value["etag"], value["body"], link if isinstance(link, str) else None
-                )
+            if not isinstance(value, dict):
+                continue
+            etag, body, link, digest = (value.get(k) for k in ("etag", "body", "link", "sha256"))
+            if not (isinstance(etag, str) and isinstance(body, str) and isinstance(digest, str)):
+                continue
+            entry = CachedResponse(etag, body, link if isinstance(link, str) else None, digest)
+            if entry.intact():
+                self._entries[key] = entry
 
     def get(self, key: str) -> CachedResponse | None:
+        """The entry for `key`, or None; an entry whose body fails its digest is dropped."""
         if not self._loaded:
             self._load()
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        if entry is not None and not entry.intact():
+            self.drop(key)
+            return None
+        return entry
 
     def put(self, key: str, entry: CachedResponse) -> None:
         if not self._loaded:
@@ -78,6 +101,8 @@ class EtagCache:
         self._save()
 
     def drop(self, key: str) -> None:
+        if not self._loaded:
+            self._load()
         if self._entries.pop(key, None) is not None:
             self._save()
 
@@ -89,7 +114,7 @@ class EtagCache:
         document = {
             "schema": CACHE_SCHEMA,
             "entries": {
-                key: {"etag": e.etag, "body": e.body, "link": e.link}
+                key: {"etag": e.etag, "body": e.body, "link": e.link, "sha256": e.sha256}
                 for key, e in self._entries.items()
             },
         }

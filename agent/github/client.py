@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import structlog
 import tenacity
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from agent.contracts import GithubInventory, GithubLabel, GithubRunner
 from agent.github import payloads
@@ -75,6 +75,7 @@ USED_OPERATIONS = frozenset(
 """Every operationId of GitHub's OpenAPI description that this adapter calls."""
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+REQUIRED_PERMISSION = "'Administration: read and write' (fine-grained or App) or the repo scope"
 MAX_LABELS = 100
 FILENAME_RE = re.compile(r"actions-runner-[A-Za-z0-9_.-]+\.(?:tar\.gz|zip)")
 LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
@@ -92,6 +93,16 @@ def _github_message(response: httpx.Response) -> str:
         return response.reason_phrase or "error"
     message = data.get("message") if isinstance(data, dict) else None
     return str(message)[:300] if message else (response.reason_phrase or "error")
+
+
+def _parses(schema: type[BaseModel] | None, content: bytes, operation: str) -> bool:
+    if schema is None:
+        return True
+    try:
+        payloads.parse(schema, content, operation)
+    except GitHubProtocolError:
+        return False
+    return True
 
 
 def _split_link(header: str | None) -> dict[str, str]:
@@ -189,9 +200,12 @@ class GitHubClient:
         """Every runner of the repository, all pages (`per_page`, following `Link: rel=next`)."""
         return list(self._runners(repository, {}))
 
-    def runners_named(self, repository: str, name: str) -> GithubInventory:
-        """The runners named `name` (GitHub's `name` filter, checked again here)."""
-        return inventory_named(list(self._runners(repository, {"name": name})), name)
+    def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
+        """The runners named `name` (GitHub's `name` filter, checked again here). `fresh` asks
+        GitHub unconditionally (no `If-None-Match`): what a verification after a change reads,
+        so that no cached body can stand in for GitHub's current answer."""
+        runners = self._runners(repository, {"name": name}, fresh=fresh)
+        return inventory_named(list(runners), name)
 
     def get_runner(self, repository: str, runner_id: int) -> GithubRunner:
         """One runner; GitHubNotFound if it does not exist."""
@@ -201,6 +215,7 @@ class GitHubClient:
             f"{self._repo_path(repository)}/actions/runners/{int(runner_id)}",
             repository=repository,
             conditional=True,
+            schema=payloads.ApiRunner,
         )
         return payloads.runner(
             payloads.parse(payloads.ApiRunner, answer.content, GET_RUNNER), GET_RUNNER
@@ -314,13 +329,22 @@ class GitHubClient:
 
     # --- internals: runners -------------------------------------------------------------------
 
-    def _runners(self, repository: str, filters: Mapping[str, str]) -> Iterator[GithubRunner]:
+    def _runners(
+        self, repository: str, filters: Mapping[str, str], *, fresh: bool = False
+    ) -> Iterator[GithubRunner]:
         seen: set[int] = set()
         params: dict[str, str | int] | None = {**filters, "per_page": self.settings.per_page}
         url = f"{self._repo_path(repository)}/actions/runners"
         for _page in range(10_000):
             answer = self._send(
-                LIST_RUNNERS, "GET", url, repository=repository, params=params, conditional=True
+                LIST_RUNNERS,
+                "GET",
+                url,
+                repository=repository,
+                params=params,
+                conditional=True,
+                fresh=fresh,
+                schema=payloads.ApiRunnerPage,
             )
             page = payloads.parse(payloads.ApiRunnerPage, answer.content, LIST_RUNNERS)
             for api in page.runners:
@@ -465,12 +489,16 @@ class GitHubClient:
         params: Mapping[str, str | int] | None = None,
         body: Any = None,
         conditional: bool = False,
+        fresh: bool = False,
+        schema: type[BaseModel] | None = None,
     ) -> _Answer:
+        """One request with retries. `conditional`: the answer is kept in the ETag cache (only
+        after it parsed as `schema`) and revalidated with `If-None-Match` unless `fresh`."""
         if authorization is None:
             if repository is None:
                 raise ValueError("a request needs a repository or an authorization")
             authorization = self._authorization(repository)
-        state = {"secondary": 0, "reauthenticated": False}
+        state: dict[str, Any] = {"secondary": 0, "reauthenticated": False, "waited": 0.0}
 
         def attempt() -> _Answer:
             request = self._http.build_request(
@@ -481,7 +509,7 @@ class GitHubClient:
                 headers={"Authorization": f"Bearer {authorization().get_secret_value()}"},
             )
             key = str(request.url) if conditional else None
-            cached = self._etags.get(key) if key else None
+            cached = self._etags.get(key) if key and not fresh else None
             if cached is not None:
                 request.headers["If-None-Match"] = cached.etag
             try:
@@ -507,9 +535,10 @@ class GitHubClient:
                 cached=cached,
                 state=state,
                 repository=repository,
+                schema=schema,
             )
 
-        return self._retrying(operation, attempt)
+        return self._retrying(operation, attempt, state)
 
     def _classify(
         self,
@@ -520,15 +549,27 @@ class GitHubClient:
         cached: CachedResponse | None,
         state: dict[str, Any],
         repository: str | None,
+        schema: type[BaseModel] | None,
     ) -> _Answer:
         status = response.status_code
-        if status == 304 and cached is not None:
-            return _Answer(200, cached.body.encode(), cached.link, not_modified=True)
+        if status == 304 and cached is not None and key is not None:
+            content = cached.body.encode()
+            if not _parses(schema, content, operation):
+                # never happens for a body that parsed when stored, unless the schema changed
+                # under it: forget the entry and ask again without If-None-Match
+                self._etags.drop(key)
+                raise _Retry(
+                    GitHubProtocolError("cached body no longer parses", operation=operation), 0.0
+                )
+            return _Answer(200, content, cached.link, not_modified=True)
         if 200 <= status < 300:
             link = response.headers.get("link")
             etag = response.headers.get("etag")
-            if key is not None and etag:
-                self._etags.put(key, CachedResponse(etag, response.text, link))
+            if key is not None:
+                if etag and _parses(schema, response.content, operation):
+                    self._etags.put(key, CachedResponse.of(etag, response.text, link))
+                else:
+                    self._etags.drop(key)  # a body that does not parse is never kept
             return _Answer(status, response.content, link)
         message = _github_message(response)
         if status == 401:
@@ -539,13 +580,29 @@ class GitHubClient:
             ):
                 state["reauthenticated"] = True
                 raise _Retry(GitHubAuthError(message, operation=operation, status=status), 0.0)
-            raise GitHubAuthError(message, operation=operation, status=status)
+            raise GitHubAuthError(
+                f"{message}; the credential {self._credential_source()} was refused "
+                "(revoked, expired or wrong): replace it",
+                operation=operation,
+                status=status,
+            )
         if status in (403, 429):
             wait = self._rate_limit_wait(response, message, state)
             if wait is None:
-                raise GitHubAuthError(message, operation=operation, status=status)
-            limited = GitHubRateLimited(message, operation=operation, status=status, delay=wait)
-            if wait > self.settings.max_rate_limit_wait:
+                raise GitHubAuthError(
+                    f"{message}; the credential {self._credential_source()} lacks the "
+                    f"permission: it needs {REQUIRED_PERMISSION} on the repository",
+                    operation=operation,
+                    status=status,
+                )
+            limited = GitHubRateLimited(
+                message,
+                operation=operation,
+                status=status,
+                delay=wait,
+                retry_at=self._clock() + timedelta(seconds=wait),
+            )
+            if not self._may_wait(wait, state):
                 raise limited
             raise _Retry(limited, wait)
         if status == 404:
@@ -608,9 +665,36 @@ class GitHubClient:
 
         return hook
 
-    def _retrying(self, operation: str, attempt: Callable[[], _T]) -> _T:
+    def _credential_source(self) -> str:
+        return self._credential.source or "(the agent's GitHub credential)"
+
+    def _may_wait(self, seconds: float, state: dict[str, Any]) -> bool:
+        """Whether a wait of `seconds` fits: one wait at most `max_rate_limit_wait`, all waits
+        of one call at most `max_wait_per_call`, of the whole client (one pass or one command)
+        at most `max_wait_per_pass` — all below the agent unit's start timeout."""
+        settings = self.settings
+        return (
+            seconds <= settings.max_rate_limit_wait
+            and state["waited"] + seconds <= settings.max_wait_per_call
+            and self.stats.waited_seconds + seconds <= settings.max_wait_per_pass
+        )
+
+    def _retrying(
+        self, operation: str, attempt: Callable[[], _T], state: dict[str, Any] | None = None
+    ) -> _T:
+        call = state if state is not None else {"waited": 0.0}
+
+        def out_of_budget(retry_state: tenacity.RetryCallState) -> bool:
+            if retry_state.attempt_number >= self.settings.max_attempts:
+                return True
+            if not self._may_wait(retry_state.upcoming_sleep, call):
+                return True
+            call["waited"] += retry_state.upcoming_sleep
+            self.stats.waited_seconds += retry_state.upcoming_sleep
+            return False
+
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.settings.max_attempts),
+            stop=out_of_budget,
             wait=self._backoff,
             retry=tenacity.retry_if_exception_type(_Retry),
             sleep=self._sleep,

@@ -14,12 +14,15 @@ Hierarchy::
         └── GitHubUnavailable        temporary: 5xx or network failure after the retries ran out
 
 `temporary` is true where the same request may succeed later (kopf's TemporaryError with a
-`delay`); every other error needs a change first. Messages never carry a token, a JWT or an
+`delay`, and for a rate limit `retry_at`, the moment GitHub allows the next request); every
+other error needs a change first. Messages never carry a token, a JWT or an
 Authorization header: they name the operation, the status and GitHub's own message, and pass
 through the process-wide redactor on the way in.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from helper.contract.errors import LaunchplaneError
 from helper.contract.redact import REDACTOR
@@ -38,10 +41,12 @@ class GitHubError(LaunchplaneError):
         operation: str | None = None,
         status: int | None = None,
         delay: float | None = None,
+        retry_at: datetime | None = None,
     ) -> None:
         self.operation = operation
         self.status = status
         self.delay = delay
+        self.retry_at = retry_at
         prefix = " ".join(
             part
             for part in (operation, f"HTTP {status}" if status is not None else None)

@@ -60,6 +60,7 @@ class RequestStats:
     not_modified: int = 0  # 304 answers: free of rate limit
     retries: int = 0
     rate_limit_used: int = 0  # sum of x-ratelimit-used increases seen (units spent)
+    waited_seconds: float = 0.0  # slept between attempts (backoff and rate-limit waits)
     by_operation: Counter[str] = field(default_factory=Counter)
     rate_limit: RateLimit | None = None
 
@@ -94,6 +95,7 @@ class RequestStats:
             "not_modified": self.not_modified,
             "retries": self.retries,
             "rate_limit_used": self.rate_limit_used,
+            "waited_seconds": round(self.waited_seconds, 3),
             "by_operation": dict(sorted(self.by_operation.items())),
             "rate_limit_remaining": None if self.rate_limit is None else self.rate_limit.remaining,
         }

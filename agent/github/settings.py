@@ -69,7 +69,12 @@ class GitHubSettings(BaseModel):
     backoff_initial: float = Field(default=1.0, ge=0)
     backoff_max: float = Field(default=60.0, ge=0)
     secondary_min_wait: float = Field(default=60.0, ge=0)  # GitHub: "at least one minute"
-    max_rate_limit_wait: float = Field(default=900.0, ge=0)  # longer: raise, do not sleep
+    # Waits between attempts, bounded three ways so that a pass always ends well inside the
+    # agent unit's TimeoutStartSec=15min: one wait, all waits of one call, all of one client
+    # (one pass, or one CLI command). A longer wait raises GitHubRateLimited with `retry_at`.
+    max_rate_limit_wait: float = Field(default=300.0, ge=0)
+    max_wait_per_call: float = Field(default=300.0, ge=0)
+    max_wait_per_pass: float = Field(default=600.0, ge=0)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
 
     def repository_url(self, repository: str) -> str:

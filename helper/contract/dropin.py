@@ -10,6 +10,7 @@ from helper.contract.identifiers import Finding, unit_name_for
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
 DROPIN_NAME = "50-lane.conf"
+UNIT_DIR = "/etc/systemd/system"
 LANE_MARK = "X-Launchplane-Lane="
 HASH_MARK = "X-Launchplane-Hash="
 HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -60,13 +61,39 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """What systemd must report for the lane's unit once its drop-in is loaded: the one
+    definition the renderer writes and the completion gates compare against."""
+
+    user: str
+    group: str
+    working_directory: str
+    exec_start: tuple[str, ...]
+
+
+def expected_service(lane: RunnerLaneMaintainerDesiredState) -> ServiceIdentity:
+    directory = lane.runner_directory
+    return ServiceIdentity(
+        user=lane.service_user,
+        group=lane.service_user,
+        working_directory=directory,
+        exec_start=(f"{directory}/run.sh",),
+    )
+
+
+def lane_dropin_path(lane: RunnerLaneMaintainerDesiredState, unit_dir: str = UNIT_DIR) -> str:
+    """Where the lane's own drop-in lives (the only drop-in the helper writes)."""
+    return f"{unit_dir}/{dropin_dir_name(lane.lane_name)}/{DROPIN_NAME}"
+
+
 def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
     """The drop-in for one validated lane; deterministic; it has no input for secrets."""
     problems = unit_value_findings(lane)
     if problems:
         raise ValueError(f"lane cannot be rendered: {problems[0].field}: {problems[0].message}")
-    directory = escape_unit_value(lane.runner_directory)
-    user = escape_unit_value(lane.service_user)
+    service = expected_service(lane)
+    directory = escape_unit_value(service.working_directory)
     lines = [
         f"# Rendered by launchplane-helper for lane {lane.lane_name}. Do not edit: an edited",
         "# drop-in loses its ownership marks and the helper will refuse to touch the lane.",
@@ -75,12 +102,12 @@ def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
         f"({escape_unit_value(lane.repository)})",
         "",
         "[Service]",
-        f"User={user}",
-        f"Group={user}",
+        f"User={escape_unit_value(service.user)}",
+        f"Group={escape_unit_value(service.group)}",
         f"WorkingDirectory={directory}",
         f"Environment=HOME={directory}",
         "ExecStart=",
-        f"ExecStart={directory}/run.sh",
+        f"ExecStart={' '.join(escape_unit_value(arg) for arg in service.exec_start)}",
         f"ReadWritePaths={directory}",
         f"{LANE_MARK}{lane.lane_name}",
     ]

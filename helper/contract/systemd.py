@@ -45,6 +45,12 @@ class UnitProps:
     control_group: str = ""
     fragment_path: str = ""
     drop_in_paths: tuple[str, ...] = ()
+    need_daemon_reload: bool = False
+    active_enter_monotonic: int = 0  # µs; changes whenever the unit (re)enters `active`
+    user: str = ""
+    group: str = ""
+    working_directory: str = ""
+    exec_start: tuple[tuple[str, ...], ...] = ()  # the argv of every ExecStart= line
 
     @property
     def running(self) -> bool:
@@ -66,6 +72,12 @@ class UnitProps:
             "control_group": self.control_group,
             "fragment_path": self.fragment_path,
             "drop_in_paths": list(self.drop_in_paths),
+            "need_daemon_reload": self.need_daemon_reload,
+            "active_enter_monotonic": self.active_enter_monotonic,
+            "user": self.user,
+            "group": self.group,
+            "working_directory": self.working_directory,
+            "exec_start": [list(argv) for argv in self.exec_start],
         }
 
 
@@ -242,6 +254,14 @@ class DbusSystemd:
             control_group=str(service.get("ControlGroup", "")),
             fragment_path=str(props.get("FragmentPath", "")),
             drop_in_paths=tuple(str(p) for p in props.get("DropInPaths", ())),
+            need_daemon_reload=bool(props.get("NeedDaemonReload", False)),
+            active_enter_monotonic=int(props.get("ActiveEnterTimestampMonotonic", 0)),
+            user=str(service.get("User", "")),
+            group=str(service.get("Group", "")),
+            working_directory=str(service.get("WorkingDirectory", "")),
+            exec_start=tuple(
+                tuple(str(arg) for arg in entry[1]) for entry in service.get("ExecStart", ())
+            ),
         )
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome:

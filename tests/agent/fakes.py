@@ -22,6 +22,7 @@ from agent.contracts import (
     HostPolicy,
     LanesFile,
     LocalRunnerDirectory,
+    ProcessFacts,
     UnitState,
 )
 from agent.errors import PlanStepFailed
@@ -193,6 +194,17 @@ class FakeHelper:
         return {"verb": verb}
 
 
+def effective_config(text: str) -> dict[str, str]:
+    """What systemd would load from the drop-in: the last value of each key (an empty
+    assignment resets it, as `ExecStart=` does)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith(("#", "X-")):
+            values[key.strip()] = value.strip()
+    return values
+
+
 class FakeUnits:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -208,7 +220,25 @@ class FakeUnits:
             text = _read_nofollow(str(path))
             marks = read_dropin_marks(text) if text is not None else None
             present = text is not None
+            running = w.unit_active and present
+            loaded = effective_config(text) if present and text is not None else {}
+            program = tuple(loaded.get("ExecStart", "").split())
             out[lane.lane_name] = UnitState(
+                dropin_path=str(path),
+                drop_in_paths=(str(path),) if present else (),
+                user=loaded.get("User", ""),
+                group=loaded.get("Group", ""),
+                working_directory=loaded.get("WorkingDirectory", ""),
+                exec_start=(program,) if program else (),
+                main_process=ProcessFacts(
+                    pid=4242,
+                    uids=(w.main_pid_uid,) * 4,
+                    gids=(4242,) * 4,
+                    groups=(),
+                    cmdline=("/bin/bash", *program),
+                )
+                if running
+                else None,
                 unit_name=lane.systemd_unit_name,
                 load_state=LoadState.LOADED if present else LoadState.NOT_FOUND,
                 active_state=ActiveState.ACTIVE

@@ -10,7 +10,7 @@ import pytest
 
 from agent.audit_store import FilesystemAuditStore, record_id_for
 from agent.contracts import PlanPolicy, RunnerLaneMaintainerAuditRecord
-from agent.errors import AuditConflict, AuditNotFound
+from agent.errors import AuditConflict, AuditNotFound, AuditStoreError
 from agent.planner import plan
 from helper.contract.redact import REDACTOR
 from tests.planner import factories as f
@@ -114,3 +114,59 @@ def test_an_unsafe_lane_never_becomes_a_directory(tmp_path: Path) -> None:
     with pytest.raises(AuditConflict):
         store.append(record(lane_name="../escape"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_record_is_quarantined_and_the_newest_valid_one_still_answers(
+    tmp_path: Path,
+) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    good = store.append(record("planned"))
+    broken = tmp_path / f.LANE / "k-failed-0000.json"
+    broken.write_text("{not json")
+    os.utime(broken, ns=(2**62, 2**62))  # the newest file on disk
+    assert store.latest(f.LANE) == good
+    assert [r.record_id for r in store.records(f.LANE)] == [good.record_id]
+    assert not broken.exists()
+    assert (tmp_path / ".quarantine" / f.LANE / broken.name).read_text() == "{not json"
+    assert store.latest_completed(f.LANE) is None
+
+
+def test_latest_completed_is_the_last_proof_not_the_last_record(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    store.append(record("planned", key="a"))
+    assert store.latest_completed(f.LANE) is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+def test_a_store_that_cannot_be_written_says_where_and_leaves_nothing(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    store.append(record("planned", key="a"))
+    (tmp_path / f.LANE).chmod(0o500)
+    try:
+        with pytest.raises(AuditStoreError) as caught:
+            store.append(record("failed", key="b"))
+    finally:
+        (tmp_path / f.LANE).chmod(0o750)
+    assert str(tmp_path / f.LANE) in str(caught.value)
+    assert "EACCES" in str(caught.value)
+    assert [p.name for p in (tmp_path / f.LANE).iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_a_full_store_says_where_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC on the write (the one fault a test cannot make real without a tiny file system)."""
+    store = FilesystemAuditStore(tmp_path)
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".tmp-"):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(AuditStoreError) as caught:
+        store.append(record("failed", key="b"))
+    assert "ENOSPC" in str(caught.value)
+    assert str(tmp_path / f.LANE) in str(caught.value)
+    assert list((tmp_path / f.LANE).iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -28,6 +29,7 @@ def run(
     build_work: bool = False,
     buildx: str | None = "0.12.1",
     uid: int = ME,
+    groups: tuple[grp.struct_group, ...] = (),
     **desired: Any,
 ) -> set[str]:
     root = tmp_path / "runners"
@@ -47,6 +49,7 @@ def run(
         getpwnam=lambda name: (
             entry(home, uid) if name == f.USER else (_ for _ in ()).throw(KeyError(name))
         ),
+        getgrall=lambda: list(groups),
     )
     assert state.evidence["docker_buildx"] == (buildx or "unavailable")
     return {x.code for x in state.findings}
@@ -128,3 +131,40 @@ def test_buildx_enforced_only_for_build_lanes(tmp_path: Path) -> None:
 def test_missing_required_labels(tmp_path: Path) -> None:
     lane_dir(tmp_path)
     assert "missing_managed_label" in run(tmp_path, labels=f.LABELS[:2] + f.LABELS[3:])
+
+
+def group(name: str, gid: int, *members: str) -> grp.struct_group:
+    return grp.struct_group((name, "x", gid, list(members)))
+
+
+@pytest.mark.parametrize("name", ["docker", "sudo", "adm", "disk", "lxd"])
+def test_a_privileged_group_is_a_finding(tmp_path: Path, name: str) -> None:
+    lane_dir(tmp_path)
+    groups = (group(name, 1234, "someone", f.USER), group("launchplane-runner", ME, f.USER))
+    assert "privileged_group" in run(tmp_path, groups=groups)
+
+
+def test_a_privileged_primary_group_is_a_finding(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    assert "privileged_group" in run(tmp_path, groups=(group("docker", ME),))
+
+
+def test_ordinary_groups_are_fine(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    groups = (group("docker", 1234, "someone"), group("video", 44, f.USER))
+    assert "privileged_group" not in run(tmp_path, groups=groups)
+
+
+@pytest.mark.parametrize(("mode", "unsafe"), [(0o757, True), (0o775, True), (0o1775, False)])
+def test_lane_paths_writable_by_others_are_findings(
+    tmp_path: Path, mode: int, unsafe: bool
+) -> None:
+    """A dry run reports them: another user could replace what the lane runs."""
+    lane_dir(tmp_path).chmod(mode)
+    assert ("unsafe_path_permissions" in run(tmp_path)) is unsafe
+
+
+def test_a_group_writable_parent_is_a_finding(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    (tmp_path / "runners").chmod(0o775)
+    assert "unsafe_path_permissions" in run(tmp_path)

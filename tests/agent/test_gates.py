@@ -11,6 +11,8 @@ from agent.gates import evaluate_gates
 from tests.planner import factories as f
 
 HASH = "ab" * 32
+DROPINS = f.effective()["drop_in_paths"]
+FOREIGN = "/run/systemd/system/launchplane-runner@x.service.d/90-x.conf"
 EVIDENCE = {"runner": {"id": 42}}
 
 
@@ -45,7 +47,33 @@ def test_a_proven_lane_passes_all_eight() -> None:
         (lambda: proven(unit=f.unit(unit_file_state="disabled")), Gate.UNIT_ACTIVE),
         (lambda: proven(unit=f.unit(main_pid_in_unit_cgroup=False)), Gate.UNIT_ACTIVE),
         (lambda: proven(unit=f.unit(dropin_hash="cd" * 32)), Gate.UNIT_ACTIVE),
-        (lambda: proven(unit=f.unit(main_pid_uid=0)), Gate.PROCESS_USER),
+        (lambda: proven(unit=f.unit(main_process=f.process(uids=(0, 0, 0, 0)))), Gate.PROCESS_USER),
+        # each lie of the lying-world matrix that a pure observation can show
+        (lambda: proven(unit=f.unit(need_daemon_reload=True)), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(drop_in_paths=(*DROPINS, FOREIGN))), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(drop_in_paths=())), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(user="root")), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(group="docker")), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(working_directory="/tmp")), Gate.UNIT_ACTIVE),
+        (lambda: proven(unit=f.unit(exec_start=(("/tmp/forged.sh",),))), Gate.UNIT_ACTIVE),
+        (
+            lambda: proven(unit=f.unit(main_process=f.process(uids=(998, 0, 998, 998)))),
+            Gate.PROCESS_USER,
+        ),
+        (lambda: proven(unit=f.unit(main_process=f.process(gids=(0, 0, 0, 0)))), Gate.PROCESS_USER),
+        (lambda: proven(unit=f.unit(main_process=f.process(groups=(999,)))), Gate.PROCESS_USER),
+        (
+            lambda: proven(unit=f.unit(main_process=f.process(cmdline=("/bin/bash", "/tmp/x.sh")))),
+            Gate.PROCESS_USER,
+        ),
+        (lambda: proven(unit=f.unit(main_process=None)), Gate.PROCESS_USER),
+        (
+            lambda: proven(unit=f.unit(outsiders=(f.process(pid=7, cgroup="/user.slice"),))),
+            Gate.PROCESS_USER,
+        ),
+        (lambda: proven(local=f.local(registered=False)), Gate.GITHUB_ONLINE),
+        (lambda: proven(github=f.inventory(f.runner(runner_id=43))), Gate.GITHUB_ONLINE),
+        (lambda: proven(github=f.inventory(f.runner(labels=(*f.LABELS, "other")))), Gate.LABELS),
         (lambda: proven(github=f.inventory(f.runner(status="offline"))), Gate.GITHUB_ONLINE),
         (lambda: proven(github=f.inventory(f.runner(), f.runner(runner_id=9))), Gate.GITHUB_ONLINE),
         (lambda: proven(github=f.inventory()), Gate.GITHUB_ONLINE),
@@ -69,3 +97,10 @@ def test_missing_provider_evidence_fails_the_evidence_gate() -> None:
 def test_unmanaged_unit_fails_the_managed_paths_gate() -> None:
     # An unmarked unit makes restart/remove unavailable for the lane itself.
     assert Gate.MANAGED_PATHS in failed(proven(unit=f.unit(marked=False)))
+
+
+def test_a_tolerated_operator_dropin_passes_and_others_do_not() -> None:
+    operator = DROPINS[0].replace("50-lane.conf", "60-operator.conf")
+    post = proven(unit=f.unit(drop_in_paths=(*DROPINS, operator)))
+    assert Gate.UNIT_ACTIVE in failed(post)
+    assert failed(post, tolerated_dropins=frozenset({"60-operator.conf"})) == set()

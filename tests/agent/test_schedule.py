@@ -84,7 +84,9 @@ def test_a_rate_limited_lane_is_not_due_before_the_reset(tmp_path: Path) -> None
 
     def limited(repository: str) -> list[GithubRunner]:
         github.stats.requests += 1
-        raise GitHubRateLimited("secondary rate limit", status=403, delay=600)
+        raise GitHubRateLimited(
+            "secondary rate limit", status=403, delay=600, retry_at=time() + timedelta(seconds=600)
+        )
 
     github.list_runners = limited  # type: ignore[method-assign]
     agent.reconcile_pass()

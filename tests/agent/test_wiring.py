@@ -18,6 +18,25 @@ def test_a_second_pass_is_refused_while_one_runs(tmp_path: Path) -> None:
         pass
 
 
+def test_a_mutating_command_waits_for_the_pass_on_fake_time(tmp_path: Path) -> None:
+    """A bounded wait (fake clock): it polls until its deadline, then says what holds it."""
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with (
+        pass_lock(str(tmp_path)),
+        pytest.raises(PassLocked, match=r"pass\.lock"),
+        pass_lock(str(tmp_path), 1.0, sleep=sleep, clock=lambda: now[0]),
+    ):
+        pass
+    assert now[0] >= 1.0
+    assert len(slept) >= 5  # polled, not one long sleep
+
+
 def test_paths_follow_systemd_and_launchplane_variables() -> None:
     paths = load_settings(
         {

@@ -67,9 +67,9 @@ def test_real_latency_past_the_read_timeout_is_retried(
 def test_primary_rate_limit_resets_on_the_emulated_clock(
     emulator: GitHubEmulator, client: GitHubClient, sleeps: Sleeps
 ) -> None:
-    emulator.fault("primary_rate_limit", reset_in=300)
+    emulator.fault("primary_rate_limit", reset_in=200)
     client.registration_token(REPO)
-    assert sleeps.waits == [301.0]
+    assert sleeps.waits == [201.0]
     statuses = [
         r["status"] for r in emulator.requests("actions/create-registration-token-for-repo")
     ]

@@ -12,11 +12,13 @@ from agent.contracts import (
     GithubLabel,
     GithubRunner,
     LocalRunnerDirectory,
+    ProcessFacts,
     RunnerFile,
     RunnerLaneMaintainerObservedState,
     UnitState,
 )
 from agent.unit_states import ActiveState, LoadState, UnitFileState
+from helper.contract.dropin import expected_service, lane_dropin_path
 from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -26,6 +28,7 @@ HOST = "chris-testing"
 ROOT = "/srv/launchplane/runners"
 USER = "launchplane-runner"
 UID = 998
+GID = 998
 LABELS = ("self-hosted", "launchplane", "launchplane-managed", HOST, "cm-website")
 
 POLICY_TOML = f"""
@@ -104,6 +107,34 @@ def local(
     )
 
 
+def process(**changes: Any) -> ProcessFacts:
+    """The lane's MainPID as /proc shows it when everything is right."""
+    fields: dict[str, Any] = {
+        "pid": 4242,
+        "uids": (UID,) * 4,
+        "gids": (GID,) * 4,
+        "groups": (),
+        "cmdline": ("/bin/bash", *expected_service(desired()).exec_start),
+    }
+    fields.update(changes)
+    return ProcessFacts(**fields)
+
+
+def effective(active: bool = True) -> dict[str, Any]:
+    """What systemd reports for the lane's unit once its own drop-in (only) is loaded."""
+    lane = desired()
+    service = expected_service(lane)
+    return {
+        "dropin_path": lane_dropin_path(lane),
+        "drop_in_paths": (lane_dropin_path(lane),),
+        "user": service.user,
+        "group": service.group,
+        "working_directory": service.working_directory,
+        "exec_start": (service.exec_start,),
+        "main_process": process() if active else None,
+    }
+
+
 def unit(
     *, present: bool = True, active: bool = True, marked: bool = True, **more: Any
 ) -> UnitState:
@@ -128,6 +159,7 @@ def unit(
         "dropin_lane_mark": LANE if marked else None,
         "dropin_hash": "ab" * 32 if marked else None,
         "dropin_hash_valid": marked,
+        **effective(active),
     }
     fields.update(more)
     return UnitState(**fields)

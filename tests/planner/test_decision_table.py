@@ -12,9 +12,11 @@ import pytest
 
 from agent.contracts import (
     BaselineFinding,
+    GithubProblem,
     LanesFile,
     Operation,
     PlanPolicy,
+    RunnerFile,
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
     Shape,
@@ -63,6 +65,13 @@ unmanaged_labels = tuple(x for x in f.LABELS if x != "launchplane-managed")
 idle_offline = f.runner(status="offline")
 apply = {"mode": "apply", "idempotency_key": "k-1", "confirmation": f"apply {f.LANE}"}
 
+no_agent_id = RunnerFile(agent_name=f.LANE, git_hub_url=f"https://github.com/{f.REPO}")
+
+
+def problem(code: str) -> GithubProblem:
+    return GithubProblem(code=code, message="HTTP 503", retry_at=f.NOW)
+
+
 SCENARIOS: dict[str, Callable[[], Case]] = {
     "R1": lambda: on(f.absent()),
     "R2": lambda: on(f.absent(local=f.local(registered=False))),
@@ -84,6 +93,10 @@ SCENARIOS: dict[str, Callable[[], Case]] = {
     "R18": lambda: on(
         f.absent(local=f.local(registered=False, stale_migrated_files=(".runner_migrated",)))
     ),
+    "R19": lambda: on(f.observed(github=None, github_problem=problem("github_unavailable"))),
+    "R20": lambda: on(f.observed(github=None, github_problem=problem("github_auth_failed"))),
+    "R21": lambda: on(f.observed(github=None, github_problem=problem("github_rate_limited"))),
+    "R22": lambda: on(f.observed(local=f.local().model_copy(update={"runner_file": no_agent_id}))),
     "S1": lambda: on(f.observed(), operation=RESTART),
     "S2": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=RESTART),
     "S3": lambda: on(

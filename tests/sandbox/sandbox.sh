@@ -287,9 +287,12 @@ sys.exit(0 if ok and platform.machine() == "x86_64" else 1)' \
     local certopt=()
     [[ -r $cert ]] && certopt=(--cert "$cert")
     # --isolated: ignore the host's pip configuration (find-links, constraints, extra
-    # indexes); only the certificate bundle is passed on explicitly.
+    # indexes); only the certificate bundle is passed on explicitly. --use-pep517: build
+    # sdists in an isolated environment (setuptools + wheel fetched for the build), since a
+    # fresh venv of Debian's python (pip 23.0.1, setuptools 66, no `wheel`) cannot run
+    # `setup.py bdist_wheel` for a setup.py-only sdist such as sdnotify.
     timeout 900 "$py" -m pip wheel --isolated --disable-pip-version-check --no-input \
-        --timeout 60 "${certopt[@]}" --prefer-binary --wheel-dir "$out" \
+        --use-pep517 --timeout 60 "${certopt[@]}" --prefer-binary --wheel-dir "$out" \
         --requirement "$req" "$@" >&2
     local f bad=()
     for f in "$out"/*; do
