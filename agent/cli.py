@@ -97,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     au.add_argument("record_id", nargs="?")
     au.add_argument("--lane")
-    rc = sub.add_parser(
-        "reconcile", parents=[common], help="one pass over the due lanes (the timer's)"
+    rc = sub.add_parser("reconcile", parents=[common], help="one pass over every lane")
+    rc.add_argument(
+        "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
     )
-    rc.add_argument("--all", action="store_true", help="every lane, due or not")
     return p
 
 
@@ -241,7 +241,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
     with pass_lock(paths.runtime_dir):
         notifier.notify("STATUS=observing lanes")
         agent = build_agent(paths, _lanes(args, paths))
-        records = agent.reconcile_pass(every_lane=args.all)
+        records = agent.reconcile_pass(every_lane=not args.due)
         deliver_evidence(paths)
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
