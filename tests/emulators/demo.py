@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from agent import cli
@@ -15,7 +16,11 @@ from tests.emulators.github_api import GitHubEmulator
 REPOSITORY = "cbusillo/odoo-tenant-cm-website"
 
 
-def main() -> int:
+def main(
+    extra_credentials: dict[str, str] | None = None, after_pass: Callable[[], None] | None = None
+) -> int:
+    """The demo pass; `extra_credentials` (name -> value) join the GitHub token in the agent's
+    credential directory and `after_pass` runs while the pass's files still exist."""
     with (
         tempfile.TemporaryDirectory(prefix="launchplane-demo-") as tmp,
         GitHubEmulator(validate=True) as github,
@@ -26,6 +31,8 @@ def main() -> int:
         credentials = Path(tmp, "credentials")
         credentials.mkdir(mode=0o700)
         (credentials / "github-token").write_text(token + "\n", encoding="utf-8")
+        for name, value in (extra_credentials or {}).items():
+            (credentials / name).write_text(value + "\n", encoding="utf-8")
         os.environ.update(
             {
                 "LAUNCHPLANE_GITHUB_API_URL": github.api_url,
@@ -41,6 +48,8 @@ def main() -> int:
         print(f"# GitHub emulator at {github.api_url}; example lanes from {lanes}\n")
         print("# launchplane-agent plan   (dry-run: observes, plans, writes a planned record)")
         code = cli.main(["--lanes", lanes, "plan"])
+        if after_pass is not None:
+            after_pass()
         print("\n# launchplane-agent audits list")
         cli.main(["audits", "list"])
         asked = [r["operation"] for r in github.requests()]

@@ -128,7 +128,8 @@ def lane_record(data: Any) -> dict[str, Any]:
 def codes(record: dict[str, Any]) -> set[str]:
     """Every name a record gives the lie: failed gates, blockers, the error's code."""
     found = {g["gate"] for g in record.get("gates", []) if not g["passed"]}
-    found |= {b["code"] for b in record.get("plan", {}).get("blockers", [])}
+    for blocker in record.get("plan", {}).get("blockers", []):
+        found |= {blocker["code"], blocker["message"].split(":", 1)[0]}  # derived: its cause
     error = record.get("error") or ""
     found |= {word.strip(":;,") for word in str(error).split()}
     return found
@@ -389,6 +390,13 @@ def clear_faults(host: Host, github: GitHubInside) -> None:
     github.request("DELETE", "/_emulator/faults", auth=False)
 
 
+def after_the_reset(host: Host, github: GitHubInside) -> None:
+    """The bucket refills when GitHub's clock passes the reset."""
+    clear_faults(host, github)
+    status, body = github.request("POST", "/_emulator/clock", {"advance": 700}, auth=False)
+    assert status == 200, body
+
+
 def revoke_credential(host: Host, github: GitHubInside) -> None:
     del github
     host.sandbox.sh(
@@ -555,9 +563,9 @@ WORLDS = [
     ),
     World(
         "github_rate_limited",
-        fault("primary_rate_limit", reset_in=3600),
+        fault("primary_rate_limit", reset_in=600),
         frozenset({"github_rate_limited"}),
-        undo=clear_faults,
+        undo=after_the_reset,
     ),
     World(
         "disabled_by_hand",

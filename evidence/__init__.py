@@ -1,0 +1,1 @@
+"""launchplane-evidence: receives every host's audit records and answers which lanes are proven."""
