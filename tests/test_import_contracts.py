@@ -31,7 +31,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.png", "github-openapi", "runner")
-    for package in ("agent", "helper", "tests", "bench"):
+    for package in ("agent", "helper", "evidence", "tests", "bench"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PRODUCT = re.compile(r"(^|/)(tests?|bench|devtools)/|fake|emulator|sandbox|demo", re.IGNORECASE)
-PRODUCT_PACKAGES = ("agent/", "helper/")
+PRODUCT_PACKAGES = ("agent/", "helper/", "evidence/")
 
 
 def find_uv() -> str:
