@@ -16,8 +16,8 @@ from pathlib import Path
 from agent.contracts import RunnerLaneMaintainerAuditRecord
 from agent.errors import AuditConflict, AuditNotFound, AuditStoreError
 from agent.logs import get_logger
-from helper.identifiers import lane_name_findings
-from helper.redact import REDACTOR
+from helper.contract.identifiers import lane_name_findings
+from helper.contract.redact import REDACTOR
 
 DEFAULT_AUDIT_DIR = "/var/lib/launchplane-agent/audits"
 RECORD_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,95}")

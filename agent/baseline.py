@@ -10,13 +10,13 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from agent.contracts import BaselineFinding, BaselineState, HostPolicy
-from helper.identifiers import is_within
-from helper.lanes import RunnerLaneMaintainerDesiredState, policy_findings
+from agent.ports import DockerVersions
+from helper.contract.identifiers import is_within
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState, policy_findings
 
 LABEL_CODES = {"missing_managed_label", "missing_required_label"}
 PRIVILEGED_GROUPS = frozenset(
@@ -25,13 +25,6 @@ PRIVILEGED_GROUPS = frozenset(
 """Groups whose members can become root or read what only root should (docker and lxd are
 root-equivalent, disk reads every file system, adm and shadow read logs and hashes). A lane's
 service user in any of them hands every job that power."""
-
-
-@dataclass(frozen=True)
-class DockerVersions:
-    engine: str | None
-    cli: str | None
-    buildx: str | None
 
 
 def _run(argv: list[str]) -> str | None:

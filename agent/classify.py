@@ -10,9 +10,10 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     Shape,
 )
-from helper.identifiers import MANAGED_LABEL
+from agent.unit_states import LoadState
+from helper.contract.identifiers import MANAGED_LABEL
 
-UNIT_UNKNOWN = "unknown"  # load_state when systemd could not be reached
+UNIT_UNKNOWN = LoadState.UNKNOWN  # load_state when systemd could not be reached
 GITHUB_NOT_OBSERVED = "GitHub inventory was not observed"
 DEFAULT_READ_ONLY_LABELS = frozenset({"self-hosted", "linux", "x64", "arm64", "arm", "macos"})
 

@@ -15,25 +15,23 @@ import sdnotify
 
 from agent import logs
 from agent.audit_store import FilesystemAuditStore
-from agent.classify import classify
 from agent.contracts import (
-    GateResult,
     LanesFile,
     Operation,
     PlanPolicy,
     RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
-    RunnerLaneMaintainerPlan,
 )
 from agent.errors import PassLocked
-from agent.gates import evaluate_gates
 from agent.planner import plan
-from agent.wiring import Paths, build_agent, deliver_evidence, pass_lock
-from helper.dropin import rendered_hash
-from helper.errors import ConfigError, LaunchplaneError
-from helper.identifiers import lane_name_findings
-from helper.lanes import load_lanes
-from helper.redact import REDACTOR
+from agent.render import render_plan, render_record, render_table
+from agent.settings import AgentSettings, load_settings
+from agent.status import status_rows
+from agent.wiring import build_agent, deliver_evidence, pass_lock
+from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
+from helper.contract.identifiers import lane_name_findings
+from helper.contract.lanes import load_lanes
+from helper.contract.redact import REDACTOR
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -99,11 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     au.add_argument("record_id", nargs="?")
     au.add_argument("--lane")
-    sub.add_parser("reconcile", parents=[common], help="one pass over every lane (the timer's)")
+    rc = sub.add_parser("reconcile", parents=[common], help="one pass over every lane")
+    rc.add_argument(
+        "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
+    )
     return p
 
 
-def _lanes(args: argparse.Namespace, paths: Paths) -> LanesFile:
+def _lanes(args: argparse.Namespace, paths: AgentSettings) -> LanesFile:
     return load_lanes(args.lanes or paths.lanes_file)
 
 
@@ -111,37 +112,10 @@ def _select(declared: LanesFile, lane: str | None) -> list[str]:
     if lane is None:
         return list(dict.fromkeys(d.lane_name for d in declared.lanes))
     if lane_name_findings("--lane", lane):
-        raise ConfigError("--lane", [("--lane", "unsafe lane name")])
+        raise UsageError("--lane: unsafe lane name")
     if not declared.lanes_named(lane):
-        raise ConfigError("--lane", [("--lane", f"{lane!r} is not declared")])
+        raise UsageError(f"--lane: {lane!r} is not declared")
     return [lane]
-
-
-def render_plan(result: RunnerLaneMaintainerPlan) -> str:
-    lines = [
-        f"lane    {result.lane_name}",
-        f"status  {result.status}",
-        f"action  {result.action.value}",
-        f"shape   {result.shape.value}",
-    ]
-    lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
-    lines += [f"next    {s}" for s in result.next_steps]
-    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
-    return "\n".join(lines)
-
-
-def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
-    lines = [
-        f"record  {record.record_id}",
-        f"audit   {record.status}  ({record.created_at.isoformat()})",
-        render_plan(record.plan),
-    ]
-    lines += [
-        f"gate    {'PASS' if g.passed else 'FAIL'} {g.gate.value}: {g.detail}" for g in record.gates
-    ]
-    if record.error:
-        lines.append(f"error   {record.error}")
-    return "\n".join(lines)
 
 
 def _exit_for(records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
@@ -185,7 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_BLOCKED if any(r.status == "blocked" for r in results) else EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_plan(args: argparse.Namespace, paths: AgentSettings) -> int:
     if args.example or args.observation:
         return cmd_replay(args)
     agent = build_agent(paths, _lanes(args, paths))
@@ -199,7 +173,7 @@ def cmd_plan(args: argparse.Namespace, paths: Paths) -> int:
 MUTATION_LOCK_WAIT = 120.0  # a timer pass ends well within this (docs/operations.md)
 
 
-def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
+def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
     acting = operation is Operation.RECONCILE or args.apply
     if not acting:
         return _act(args, paths, operation)
@@ -207,7 +181,7 @@ def cmd_act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int
         return _act(args, paths, operation)
 
 
-def _act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
+def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
     agent = build_agent(paths, _lanes(args, paths))
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
@@ -221,66 +195,23 @@ def _act(args: argparse.Namespace, paths: Paths, operation: Operation) -> int:
     return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
 
 
-def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
     """Every lane as it is now. `proven` re-runs the completion gates on this observation:
     a stored `completed` alone never makes a lane proven. Exit 1 if any lane is not."""
     agent = build_agent(paths, _lanes(args, paths))
     names = _select(agent.declared, args.lane)
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
-    observed, _ = agent.observe(lanes)
-    rows = []
-    for lane in lanes:
-        obs = observed[lane.lane_name]
-        runners = obs.github.runners if obs.github else ()
-        last = agent.store.latest(lane.lane_name)
-        proof = agent.store.latest_completed(lane.lane_name)
-        gates = evaluate_gates(
-            agent.declared,
-            lane,
-            obs,
-            expected_dropin_hash=rendered_hash(lane),
-            provider_evidence={"observed_by": "status"},
-            now=agent.clock(),
-        )
-        failing = next((g for g in gates if not g.passed), None)
-        github = (
-            (obs.github_problem.code if obs.github_problem else "unknown")
-            if obs.github is None
-            else ",".join(r.status for r in runners) or "absent"
-        )
-        rows.append(
-            {
-                "lane": lane.lane_name,
-                "shape": classify(lane, obs).shape.value,
-                "github": github,
-                "unit": f"{obs.unit.active_state}/{obs.unit.sub_state}",
-                "proven": "yes" if failing is None and proof else _not_proven(failing, proof),
-                "last_proven": f"{proof.created_at:%Y-%m-%d %H:%M}" if proof else "never",
-                "last_record": f"{last.status} {last.created_at:%Y-%m-%d %H:%M}"
-                if last
-                else "none",
-                "apply": lane.apply,
-            }
-        )
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]} if rows else {}
-    table = "  ".join(k.ljust(w) for k, w in widths.items())
-    for r in rows:
-        table += "\n" + "  ".join(str(r[k]).ljust(w) for k, w in widths.items())
-    _out(args, table, rows)
+    observed, _ = agent.observer.observe(lanes)
+    rows = status_rows(agent, lanes, observed)
+    _out(args, render_table(rows), rows)
     return EXIT_OK if all(r["proven"] == "yes" for r in rows) else EXIT_FAILED
 
 
-def _not_proven(failing: GateResult | None, proof: RunnerLaneMaintainerAuditRecord | None) -> str:
-    if failing is not None:
-        return f"no: {failing.gate.value}"
-    return "no: never completed" if proof is None else "no"
-
-
-def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
     store = FilesystemAuditStore(paths.audit_dir)
     if args.action == "show":
         if not args.record_id:
-            raise ConfigError("audits show", [("record_id", "missing")])
+            raise UsageError("audits show: record_id is missing")
         record = store.get(args.record_id)
         _out(args, render_record(record), record.model_dump(mode="json"))
         return EXIT_OK
@@ -305,16 +236,16 @@ def cmd_audits(args: argparse.Namespace, paths: Paths) -> int:
     return EXIT_OK
 
 
-def cmd_reconcile(args: argparse.Namespace, paths: Paths) -> int:
+def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
     notifier = sdnotify.SystemdNotifier()
     with pass_lock(paths.runtime_dir):
         notifier.notify("STATUS=observing lanes")
         agent = build_agent(paths, _lanes(args, paths))
-        records = agent.reconcile_pass()
+        records = agent.reconcile_pass(every_lane=not args.due)
         deliver_evidence(paths)
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
-    logs.get_logger("launchplane.agent").info("pass.done", lanes=len(records), summary=summary)
+    logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
     return _print_records(args, records)
 
 
@@ -327,8 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     args.lanes = getattr(args, "lanes", None)
     logs.configure(json_output=args.json or not sys.stderr.isatty())
-    paths = Paths.from_environment()
     try:
+        paths = load_settings()
         if args.command == "plan":
             return cmd_plan(args, paths)
         if args.command in {"apply", "restart", "remove"}:
@@ -345,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_reconcile(args, paths)
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(REDACTOR.redact(f"launchplane-agent: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except PassLocked as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)

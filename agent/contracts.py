@@ -6,21 +6,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from helper.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
+from agent.blockers import BlockerCode
+from agent.unit_states import ProcessFacts, UnitState
+from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
+from helper.contract.models import StrictModel
 
-__all__ = [
+__all__ = [  # defined elsewhere, part of the records all the same
     "HostPolicy",
     "LanesFile",
+    "ProcessFacts",
     "RunnerLaneMaintainerDesiredState",
+    "UnitState",
 ]
 
 
-class Record(BaseModel):
+class Record(StrictModel):
     """Boundary model: unknown fields refused, immutable, no coercion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- observed state -------------------------------------------------------------------------
@@ -72,60 +75,6 @@ class LocalRunnerDirectory(Record):
     runner_file_error: str | None = None
     has_run_script: bool = False
     stale_migrated_files: tuple[str, ...] = ()
-
-
-class ProcessFacts(Record):
-    """A process as /proc shows it to an unprivileged reader (status, cgroup, cmdline)."""
-
-    pid: int
-    uids: tuple[int, ...]  # real, effective, saved, filesystem
-    gids: tuple[int, ...]
-    groups: tuple[int, ...]  # supplementary
-    cmdline: tuple[str, ...]
-    cgroup: str = ""
-
-
-class UnitState(Record):
-    """The lane's unit as systemd and the drop-in on disk describe it."""
-
-    unit_name: str
-    load_state: str  # loaded | not-found | masked | error | bad-setting
-    active_state: str  # active | inactive | failed | activating | deactivating | reloading
-    sub_state: str
-    unit_file_state: str  # enabled | disabled | static | masked | "" when not found
-    main_pid: int = Field(default=0, ge=0)
-    main_pid_uid: int | None = None
-    main_pid_in_unit_cgroup: bool = False
-    n_restarts: int = 0
-    dropin_present: bool = False
-    dropin_lane_mark: str | None = None
-    dropin_hash: str | None = None
-    dropin_hash_valid: bool = False
-    dropin_path: str = ""  # where the lane's own drop-in is looked for
-    # systemd's effective configuration, as it reports it (not as the files say)
-    drop_in_paths: tuple[str, ...] = ()
-    need_daemon_reload: bool = False
-    user: str = ""
-    group: str = ""
-    working_directory: str = ""
-    exec_start: tuple[tuple[str, ...], ...] = ()
-    active_enter_monotonic: int = 0
-    # the processes: MainPID, and the service user's processes outside every lane unit
-    main_process: ProcessFacts | None = None
-    outsiders: tuple[ProcessFacts, ...] = ()
-
-    @property
-    def exists(self) -> bool:
-        """A lane's unit exists if its drop-in does, or systemd runs or enables it. The
-        template alone makes every instance name loadable, so load_state says nothing."""
-        running = self.active_state not in {"inactive", ""}
-        enabled = self.unit_file_state not in {"", "disabled", "static", "indirect"}
-        return self.dropin_present or running or enabled or self.load_state == "masked"
-
-    @property
-    def managed(self) -> bool:
-        """Carries our ownership marks (lane mark and a hash that matches its content)."""
-        return self.dropin_present and self.dropin_lane_mark is not None and self.dropin_hash_valid
 
 
 class BaselineFinding(Record):
@@ -220,7 +169,7 @@ class Step(StrEnum):
 
 
 class Blocker(Record):
-    code: str
+    code: BlockerCode
     message: str
 
 

@@ -2,20 +2,20 @@
 
 Hierarchy::
 
-    helper.errors.LaunchplaneError
+    helper.contract.errors.LaunchplaneError
     └── AgentError                 the agent could not do what was asked
         ├── AuditConflict          a record exists with a different payload, or the store is unsafe
         ├── AuditNotFound          no record of that id
         ├── AuditStoreError        the store could not be written (path and errno in the text)
         ├── PassLocked             another reconcile pass holds the lock
-        └── StepFailed             an executor step failed (carries the step name)
+        └── PlanStepFailed         a step of an applied plan failed (carries the step name)
 
 GitHub's errors live in agent.github.errors, also under AgentError's base.
 """
 
 from __future__ import annotations
 
-from helper.errors import LaunchplaneError
+from helper.contract.errors import LaunchplaneError
 
 
 class AgentError(LaunchplaneError):
@@ -38,8 +38,11 @@ class PassLocked(AgentError):
     code = "pass_locked"
 
 
-class StepFailed(AgentError):
-    code = "step_failed"
+class PlanStepFailed(AgentError):
+    """A step of a plan (`Step`) failed while it was applied; not the helper's StepFailed,
+    which is a transient unit's step inside one helper verb."""
+
+    code = "plan_step_failed"
 
     def __init__(self, step: str, message: str) -> None:
         self.step = step

@@ -13,13 +13,13 @@ from pydantic import SecretStr
 from agent.audit_store import RECORD_ID_RE, write_new_file
 from agent.contracts import RunnerLaneMaintainerAuditRecord
 from agent.logs import get_logger
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 ROUTE = "/v1/evidence/runner-lane-maintainer/audits"
 AUTHZ_ACTION = "runner_lane_maintainer_audit.write"
 TOKEN_FILE = "launchplane-evidence-token"  # noqa: S105 - a file name
 
-log = get_logger("launchplane.evidence")
+log = get_logger(__name__)
 
 
 @dataclass

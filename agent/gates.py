@@ -19,9 +19,9 @@ from agent.contracts import (
     UnitState,
 )
 from agent.planner import plan
-from helper.dropin import expected_service, lane_dropin_path
-from helper.identifiers import MANAGED_LABEL
-from helper.lanes import lane_findings
+from helper.contract.dropin import expected_service, lane_dropin_path
+from helper.contract.identifiers import MANAGED_LABEL
+from helper.contract.lanes import lane_findings
 
 
 def _result(gate: Gate, problems: list[str], ok: str) -> GateResult:

@@ -1,4 +1,8 @@
-"""structlog set-up: one JSON event per line under systemd, every registered secret masked."""
+"""structlog set-up: one JSON event per line under systemd, every registered secret masked.
+
+Context is bound, not passed: a pass binds `pass_id`, each lane `lane` (`bound_contextvars`),
+and every event logged inside carries them. Loggers are named by module: `get_logger(__name__)`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 
 def redact_processor(
@@ -18,6 +22,21 @@ def redact_processor(
     """Mask registered secrets in every key and value of the event."""
     redacted: MutableMapping[str, Any] = REDACTOR.redact_obj(dict(event_dict))
     return redacted
+
+
+class _NamedLogger(structlog.PrintLogger):
+    """A PrintLogger that knows the module it logs for."""
+
+    def __init__(self, file: TextIO, name: str = "") -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def add_logger_name(
+    logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event_dict["logger"] = getattr(logger, "name", "")
+    return event_dict
 
 
 def configure(
@@ -31,6 +50,8 @@ def configure(
     )
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,
+            add_logger_name,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -39,10 +60,11 @@ def configure(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # sys.stderr is looked up at each call, not bound now: it may be replaced later.
-        logger_factory=lambda *_: structlog.PrintLogger(stream or sys.stderr),
+        logger_factory=lambda *names: _NamedLogger(stream or sys.stderr, *names[:1]),
         cache_logger_on_first_use=False,
     )
 
 
 def get_logger(name: str) -> Any:
+    """The logger of a module (`__name__`); its events carry `logger` and the bound context."""
     return structlog.get_logger(name)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.contracts import LocalRunnerDirectory, RunnerFile
-from helper.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
 RUNNER_FILE_LIMIT = 64 * 1024
 

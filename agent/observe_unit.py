@@ -1,17 +1,28 @@
-"""Observe a lane's unit: systemd's view over D-Bus, the drop-in's marks, MainPID from /proc."""
+"""The unit observer: systemd's view over D-Bus, the drop-in's marks, MainPID from /proc."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+from collections.abc import Sequence
 from typing import Protocol
 
+from dbus_fast.errors import DBusError
+
+from agent.classify import UNIT_UNKNOWN
 from agent.contracts import ProcessFacts, UnitState
-from helper.dropin import lane_dropin_path, read_dropin_marks
-from helper.lanes import RunnerLaneMaintainerDesiredState
-from helper.systemd import UnitProps
+from agent.logs import get_logger
+from agent.observe_local import service_user_uid
+from agent.unit_states import ActiveState, LoadState, UnitFileState
+from helper.contract.dropin import lane_dropin_path, read_dropin_marks
+from helper.contract.errors import SystemdFailed
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.systemd import DbusSystemd, UnitProps
 
 DROPIN_LIMIT = 64 * 1024
+
+log = get_logger(__name__)
 
 
 class UnitReader(Protocol):
@@ -115,10 +126,10 @@ async def observe_unit(
     pid = props.main_pid
     return UnitState(
         unit_name=desired.systemd_unit_name,
-        load_state=props.load_state,
-        active_state=props.active_state,
+        load_state=LoadState(props.load_state),  # a state systemd does not document: ValueError
+        active_state=ActiveState(props.active_state),
         sub_state=props.sub_state,
-        unit_file_state=props.unit_file_state,
+        unit_file_state=UnitFileState(props.unit_file_state),
         main_pid=pid,
         main_pid_uid=process_uid(pid, proc_root) if pid else None,
         main_pid_in_unit_cgroup=in_cgroup(pid, props.control_group, proc_root) if pid else False,
@@ -138,3 +149,50 @@ async def observe_unit(
         main_process=process_facts(pid, proc_root) if pid else None,
         outsiders=outsiders(service_uid, proc_root) if service_uid is not None else (),
     )
+
+
+class DbusUnitObserver:
+    """Reads every lane's unit over one system-bus connection per call."""
+
+    def __init__(
+        self,
+        bus_address: str | None = None,
+        unit_dir: str = "/etc/systemd/system",
+        proc_root: str = "/proc",
+    ) -> None:
+        self.bus_address = bus_address
+        self.unit_dir = unit_dir
+        self.proc_root = proc_root
+
+    async def _observe(
+        self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
+    ) -> dict[str, UnitState]:
+        async with DbusSystemd.connect(self.bus_address) as systemd:
+            return {
+                lane.lane_name: await observe_unit(
+                    systemd,
+                    lane,
+                    unit_dir=self.unit_dir,
+                    proc_root=self.proc_root,
+                    service_uid=service_user_uid(lane.service_user),
+                )
+                for lane in lanes
+            }
+
+    def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
+        """Every lane's unit; if systemd cannot be reached or describes a unit in states it does
+        not document, each is `unknown` (which blocks)."""
+        try:
+            return asyncio.run(self._observe(lanes))
+        except (OSError, DBusError, SystemdFailed, ValueError) as exc:
+            log.warning("systemd.unreachable", error=type(exc).__name__)
+            return {
+                lane.lane_name: UnitState(
+                    unit_name=lane.systemd_unit_name,
+                    load_state=UNIT_UNKNOWN,
+                    active_state=ActiveState.UNKNOWN,
+                    sub_state="unknown",
+                    unit_file_state=UnitFileState.NONE,
+                )
+                for lane in lanes
+            }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
+from agent.blockers import NEXT_STEPS, BlockerCode
 from agent.classify import GITHUB_NOT_OBSERVED, classify, is_managed_runner
 from agent.contracts import (
     Action,
     Blocker,
-    GithubProblem,
     LanesFile,
     Operation,
     PlanPolicy,
@@ -18,7 +19,13 @@ from agent.contracts import (
     Shape,
     Step,
 )
-from helper.lanes import lane_findings
+from agent.plan_blockers import (
+    desired_blockers,
+    github_blocker,
+    mutation_blockers,
+    observation_blockers,
+    problem_text,
+)
 
 CREATE_STEPS = (
     Step.FETCH_REGISTRATION_TOKEN,
@@ -31,132 +38,6 @@ CREATE_STEPS = (
     Step.VERIFY,
 )
 SUPERVISE_STEPS = (Step.INSTALL_OR_UPDATE_UNIT, Step.DAEMON_RELOAD, Step.ENABLE_NOW, Step.VERIFY)
-
-NEXT_STEPS: dict[str, str] = {
-    "repository_not_allowed": "add the repository to policy.allowed_repositories in lanes.toml",
-    "host_not_approved": "add the host to policy.approved_hosts in lanes.toml",
-    "host_mismatch": "declare the lane on the host it is meant for",
-    "registration_root_not_allowed": "use a registration_root under an allowed root",
-    "service_user_not_allowed": "add the user to policy.allowed_service_users",
-    "service_user_missing": "create the service user (the package's sysusers does this)",
-    "service_user_mismatch": "fix ownership so the runner directory and process use service_user",
-    "missing_managed_label": "add 'launchplane-managed' to the lane's labels",
-    "missing_required_label": "add the missing label to the lane's labels",
-    "unit_name_mismatch": "remove systemd_unit_name or set it to launchplane-runner@<lane>.service",
-    "duplicate_lane": "declare each lane name and runner directory once",
-    "unsafe_lane_name": "use a lowercase lane name matching [a-z0-9][a-z0-9._-]{0,127}",
-    "path_traversal": "use a normal absolute registration_root without '..'",
-    "unsafe_root": "use a dedicated registration root, never '/'",
-    "invalid_label": "use labels of letters, digits and ._:/+- only",
-    "invalid_host_name": "use the host name as `hostname` prints it",
-    "invalid_service_user": "use a non-root system user name",
-    "unmanaged_runner": "leave it alone, or remove it by hand and then apply",
-    "unknown_conflict": "inspect the lane by hand; remove what is stale, then plan again",
-    "stale_state": "remove the stale registration (remove the lane), then apply",
-    "observation_incomplete": "fix access to GitHub / systemd and plan again",
-    "stale_observation": "plan again: the observation is too old to act on",
-    "baseline_missing": "make the host baseline observable, then plan again",
-    "baseline_not_ready": "fix the baseline findings listed in the record, then plan again",
-    "missing_idempotency_key": "pass --idempotency-key",
-    "missing_confirmation": "pass --confirm with the exact words shown",
-    "runner_busy": "wait for the job, or confirm draining with --drain",
-    "nothing_to_restart": "apply the lane first",
-    "unit_masked": "someone masked the unit on purpose: find out why, then "
-    "`systemctl unmask` it (add --runtime if it was masked with --runtime)",
-    "github_unavailable": "GitHub could not be reached or answered 5xx: nothing is wrong with "
-    "the lane itself; the next pass retries (see githubstatus.com or the proxy)",
-    "github_auth_failed": "GitHub refused the credential in /etc/launchplane/credentials: "
-    "replace it with one that has 'Administration: read and write' on the repository",
-    "github_rate_limited": "wait: GitHub's rate limit resets at the time in the message; "
-    "the timer's next pass after it retries",
-}
-
-
-GITHUB_BLOCKERS = frozenset({"github_unavailable", "github_auth_failed", "github_rate_limited"})
-
-
-def github_blocker(code: str) -> str:
-    """The blocker for an adapter error code; anything unexpected is `github_unavailable`."""
-    return code if code in GITHUB_BLOCKERS else "github_unavailable"
-
-
-def problem_text(problem: GithubProblem) -> str:
-    if problem.retry_at is None:
-        return problem.message
-    return f"{problem.message} (GitHub allows requests again at {problem.retry_at.isoformat()})"
-
-
-def _desired_blockers(
-    declared: LanesFile,
-    desired: RunnerLaneMaintainerDesiredState,
-    observed: RunnerLaneMaintainerObservedState,
-) -> list[Blocker]:
-    out = [
-        Blocker(code=f.code, message=f"{f.field}: {f.message}")
-        for f in lane_findings(desired, declared.policy, declared.lanes, declared.counts)
-    ]
-    if not declared.declares(desired):
-        out.append(Blocker(code="unknown_conflict", message="lane is not declared in lanes.toml"))
-    if observed.host_name.lower() != desired.host_name.lower():
-        out.append(
-            Blocker(
-                code="host_mismatch",
-                message=f"lane is for {desired.host_name}, this host is {observed.host_name}",
-            )
-        )
-    if observed.lane_name != desired.lane_name:
-        out.append(Blocker(code="observation_incomplete", message="observation is of another lane"))
-    if observed.unit.unit_name != desired.systemd_unit_name:
-        out.append(Blocker(code="unit_name_mismatch", message="observed unit is not the lane's"))
-    return out
-
-
-def _observation_blockers(
-    observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy, now: datetime
-) -> list[Blocker]:
-    out: list[Blocker] = []
-    age = now - observed.observed_at
-    if age > timedelta(seconds=policy.max_observation_age_seconds) or age < timedelta(seconds=-60):
-        out.append(Blocker(code="stale_observation", message=f"observed {age} before planning"))
-    uid = observed.service_user_uid
-    if policy.operation is not Operation.REMOVE:
-        if uid is None:
-            out.append(Blocker(code="service_user_missing", message="service user does not exist"))
-        if observed.baseline is None:
-            out.append(Blocker(code="baseline_missing", message="baseline was not observed"))
-        else:
-            out += [
-                Blocker(code="baseline_not_ready", message=f"{f.code}: {f.message}")
-                for f in observed.baseline.findings
-                if not f.fixable_by_apply
-            ]
-    local, unit = observed.local, observed.unit
-    if uid is not None and local.exists and local.owner_uid != uid:
-        out.append(
-            Blocker(code="service_user_mismatch", message=f"{local.path} is owned by another uid")
-        )
-    if uid is not None and unit.main_pid and unit.main_pid_uid != uid:
-        out.append(Blocker(code="service_user_mismatch", message="MainPID runs as another uid"))
-    if policy.operation is not Operation.REMOVE and "masked" in (
-        unit.load_state,
-        unit.unit_file_state.removesuffix("-runtime"),
-    ):
-        out.append(Blocker(code="unit_masked", message=f"{unit.unit_name} is masked"))
-    return out
-
-
-def _mutation_blockers(lane_name: str, policy: PlanPolicy) -> list[Blocker]:
-    if policy.mode != "apply":
-        return []
-    out: list[Blocker] = []
-    if not (policy.idempotency_key or "").strip():
-        out.append(
-            Blocker(code="missing_idempotency_key", message="apply needs an idempotency key")
-        )
-    expected = policy.expected_confirmation(lane_name)
-    if policy.confirmation != expected:
-        out.append(Blocker(code="missing_confirmation", message=f"confirm with {expected!r}"))
-    return out
 
 
 def _reconcile(
@@ -172,7 +53,8 @@ def _reconcile(
             (),
             [
                 Blocker(
-                    code="unmanaged_runner", message=f"GitHub runner {runner.id} lacks the label"
+                    code=BlockerCode.UNMANAGED_RUNNER,
+                    message=f"GitHub runner {runner.id} lacks the label",
                 )
             ],
         )
@@ -185,7 +67,7 @@ def _reconcile(
                 (),
                 [
                     Blocker(
-                        code="stale_state",
+                        code=BlockerCode.STALE_STATE,
                         message="runner is online on GitHub but nothing here supervises it",
                     )
                 ],
@@ -196,7 +78,7 @@ def _reconcile(
         if unit.active_state in {"active", "activating", "reloading"}:
             steps.append(Step.STOP)
         if local.runner_file is not None:
-            steps += [Step.FETCH_REMOVE_TOKEN, Step.UNREGISTER_RUNNER]
+            steps.append(Step.UNREGISTER_RUNNER)  # local files only: GitHub has no runner
         return Action.ADOPT, (*steps, *CREATE_STEPS), []
     if shape is Shape.MISMATCHED_LABELS:
         return Action.RECONCILE, (Step.SET_LABELS, *SUPERVISE_STEPS), []
@@ -208,19 +90,19 @@ def _reconcile(
 def _busy(observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy) -> list[Blocker]:
     runners = observed.github.runners if observed.github else ()
     if any(r.busy for r in runners) and not policy.drain_confirmed:
-        return [Blocker(code="runner_busy", message="runner is running a job")]
+        return [Blocker(code=BlockerCode.RUNNER_BUSY, message="runner is running a job")]
     return []
 
 
 def _ownership(observed: RunnerLaneMaintainerObservedState) -> list[Blocker]:
     runners = observed.github.runners if observed.github else ()
     out = [
-        Blocker(code="unmanaged_runner", message=f"GitHub runner {r.id} lacks the label")
+        Blocker(code=BlockerCode.UNMANAGED_RUNNER, message=f"GitHub runner {r.id} lacks the label")
         for r in runners
         if not is_managed_runner(r)
     ]
     if observed.unit.exists and not observed.unit.managed:
-        out.append(Blocker(code="unmanaged_runner", message="unit lacks ownership marks"))
+        out.append(Blocker(code=BlockerCode.UNMANAGED_RUNNER, message="unit lacks ownership marks"))
     return out
 
 
@@ -231,7 +113,10 @@ def _restart(
     supervised = (Shape.SUPERVISED_ACTIVE, Shape.SUPERVISED_INACTIVE, Shape.MISMATCHED_LABELS)
     if shape not in supervised:
         blockers.append(
-            Blocker(code="nothing_to_restart", message=f"lane is {shape.value}, not supervised")
+            Blocker(
+                code=BlockerCode.NOTHING_TO_RESTART,
+                message=f"lane is {shape.value}, not supervised",
+            )
         )
     return Action.RESTART, (Step.RESTART, Step.VERIFY), blockers
 
@@ -239,15 +124,23 @@ def _restart(
 def _remove(
     shape: Shape, observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy
 ) -> tuple[Action, tuple[Step, ...], list[Blocker]]:
+    """GitHub first: its DELETE is both the removal and the proof that the credential may
+    remove, so a refusal (permission, busy) stops the remove before anything local is
+    touched. Only a busy runner whose drain was confirmed is stopped first (the stop lets
+    the listener cancel its job; GitHub refuses to delete a busy runner)."""
     blockers = _ownership(observed) + _busy(observed, policy)
     steps: list[Step] = []
     unit, local = observed.unit, observed.local
+    runners = observed.github.runners if observed.github is not None else ()
+    busy = any(r.busy for r in runners)
+    if runners and not busy:
+        steps.append(Step.DELETE_GITHUB_RUNNER)
     if unit.exists:
         steps += [Step.STOP, Step.DISABLE, Step.REMOVE_UNIT, Step.DAEMON_RELOAD]
-    if local.runner_file is not None:
-        steps += [Step.FETCH_REMOVE_TOKEN, Step.UNREGISTER_RUNNER]
-    if observed.github is not None and observed.github.runners:
+    if runners and busy:
         steps.append(Step.DELETE_GITHUB_RUNNER)
+    if local.runner_file is not None:
+        steps.append(Step.UNREGISTER_RUNNER)
     if local.exists:
         steps.append(Step.REMOVE_DIRECTORY)
     return Action.REMOVE, tuple(steps), blockers
@@ -263,9 +156,9 @@ def plan(
     """Decide what to do for one lane. Reads nothing, writes nothing; blocks when in doubt."""
     classification = classify(desired, observed)
     shape = classification.shape
-    blockers = _desired_blockers(declared, desired, observed)
-    blockers += _observation_blockers(observed, policy, now)
-    blockers += _mutation_blockers(desired.lane_name, policy)
+    blockers = desired_blockers(declared, desired, observed)
+    blockers += observation_blockers(observed, policy, now)
+    blockers += mutation_blockers(desired.lane_name, policy)
     reasons = classification.reasons
     problem = observed.github_problem
     if observed.github is None and problem is not None:
@@ -274,23 +167,63 @@ def plan(
         blockers.append(Blocker(code=github_blocker(problem.code), message=problem_text(problem)))
         reasons = tuple(r for r in reasons if r != GITHUB_NOT_OBSERVED)
     if shape is Shape.UNKNOWN_CONFLICT:
-        blockers += [Blocker(code="unknown_conflict", message=r) for r in reasons]
+        blockers += [Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message=r) for r in reasons]
     if policy.operation is Operation.RESTART:
         action, steps, more = _restart(shape, observed, policy)
     elif policy.operation is Operation.REMOVE:
         action, steps, more = _remove(shape, observed, policy)
     else:
         action, steps, more = _reconcile(shape, observed)
-    blockers = sorted(set(blockers + more), key=lambda b: (b.code, b.message))
-    next_steps = tuple(dict.fromkeys(NEXT_STEPS.get(b.code, "plan again") for b in blockers))
-    return RunnerLaneMaintainerPlan(
-        lane_name=desired.lane_name,
-        planned_at=now,
-        status="blocked" if blockers else "ready",
+    return _decided(
+        desired.lane_name,
+        now,
         action=action,
         shape=shape,
-        blockers=tuple(blockers),
+        blockers=blockers + more,
+        steps=steps,
+        policy=policy,
+    )
+
+
+def _decided(
+    lane_name: str,
+    now: datetime,
+    *,
+    action: Action,
+    shape: Shape,
+    blockers: Sequence[Blocker],
+    steps: tuple[Step, ...],
+    policy: PlanPolicy,
+) -> RunnerLaneMaintainerPlan:
+    ordered = sorted(set(blockers), key=lambda b: (b.code, b.message))
+    next_steps = tuple(dict.fromkeys(NEXT_STEPS[b.code] for b in ordered))
+    return RunnerLaneMaintainerPlan(
+        lane_name=lane_name,
+        planned_at=now,
+        status="blocked" if ordered else "ready",
+        action=action,
+        shape=shape,
+        blockers=tuple(ordered),
         next_steps=next_steps,
         steps=steps,
+        policy=policy,
+    )
+
+
+def retarget(result: RunnerLaneMaintainerPlan, policy: PlanPolicy) -> RunnerLaneMaintainerPlan:
+    """The same decision in another mode, without planning again: a dry-run plan made the
+    apply plan of one pass. Mode, key and confirmation only add mutation blockers; any other
+    difference in the policy is refused."""
+    moved = {"mode", "idempotency_key", "confirmation"}
+    if result.policy.model_dump(exclude=moved) != policy.model_dump(exclude=moved):
+        raise ValueError("retarget changes only the mode, the key and the confirmation")
+    blockers = [*result.blockers, *mutation_blockers(result.lane_name, policy)]
+    return _decided(
+        result.lane_name,
+        result.planned_at,
+        action=result.action,
+        shape=result.shape,
+        blockers=blockers,
+        steps=result.steps,
         policy=policy,
     )

@@ -1,29 +1,42 @@
-"""The executor's ports: GitHub, the root helper and systemd's view of units."""
+"""The agent's ports: interfaces of every outside thing a phase reads or changes (no adapters)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from dbus_fast.errors import DBusError
-from pydantic import JsonValue, SecretStr
+from pydantic import SecretStr
 
-from agent.classify import UNIT_UNKNOWN
-from agent.contracts import GithubInventory, GithubLabel, GithubRunner, UnitState
-from agent.errors import StepFailed
+from agent.contracts import (
+    BaselineState,
+    GithubInventory,
+    GithubLabel,
+    GithubRunner,
+    HostPolicy,
+    LocalRunnerDirectory,
+    RunnerLaneMaintainerAuditRecord,
+    UnitState,
+)
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.settings import GitHubSettings
-from agent.logs import get_logger
-from agent.observe_local import service_user_uid
-from agent.observe_unit import observe_unit
-from helper.errors import SystemdFailed
-from helper.lanes import RunnerLaneMaintainerDesiredState
-from helper.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request, call
-from helper.systemd import DbusSystemd
+from agent.schedule import Schedule
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.protocol import Verb, VerbResult
 
-log = get_logger("launchplane.agent")
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class DockerVersions:
+    """Docker's versions as the host reports them; None where absent or unreachable."""
+
+    engine: str | None
+    cli: str | None
+    buildx: str | None
 
 
 class GitHubPort(Protocol):
@@ -43,14 +56,16 @@ class GitHubPort(Protocol):
 
 
 class HelperPort(Protocol):
+    """The root helper: one verb for one lane; an error answer raises PlanStepFailed."""
+
     def call(
         self,
-        verb: str,
+        verb: Verb,
         lane: str,
         *,
         token: SecretStr | None = None,
         archive_sha256: str | None = None,
-    ) -> dict[str, JsonValue]: ...
+    ) -> VerbResult: ...
 
 
 class UnitObserver(Protocol):
@@ -59,79 +74,44 @@ class UnitObserver(Protocol):
     ) -> dict[str, UnitState]: ...
 
 
-class SocketHelper:
-    """The helper over its Unix socket; an error response becomes StepFailed naming the verb."""
+class HostPort(Protocol):
+    """This machine as the agent reads it: its name, users, runner directories, Docker, baseline."""
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 300.0) -> None:
-        self.socket_path = socket_path
-        self.timeout = timeout
-
-    def call(
+    def host_name(self) -> str: ...
+    def user_uid(self, name: str) -> int | None: ...
+    def runner_directory(
+        self, desired: RunnerLaneMaintainerDesiredState
+    ) -> LocalRunnerDirectory: ...
+    def docker(self) -> DockerVersions: ...
+    def baseline(
         self,
-        verb: str,
-        lane: str,
-        *,
-        token: SecretStr | None = None,
-        archive_sha256: str | None = None,
-    ) -> dict[str, JsonValue]:
-        request = Request.model_validate(
-            {
-                "version": PROTOCOL_VERSION,
-                "verb": verb,
-                "lane": lane,
-                "dry_run": False,
-                "token": token,
-                "archive_sha256": archive_sha256,
-            }
-        )
-        response = call(self.socket_path, request, self.timeout)
-        if response.error is not None:
-            reason = f" ({response.error.reason})" if response.error.reason else ""
-            raise StepFailed(verb, f"{response.error.code}{reason}: {response.error.message}")
-        return response.result
+        desired: RunnerLaneMaintainerDesiredState,
+        policy: HostPolicy,
+        now: datetime,
+        versions: DockerVersions,
+    ) -> BaselineState: ...
 
 
-class DbusUnitObserver:
-    """Reads every lane's unit over one system-bus connection per call."""
+class AuditStore(Protocol):
+    def append(
+        self, record: RunnerLaneMaintainerAuditRecord
+    ) -> RunnerLaneMaintainerAuditRecord: ...
+    def get(
+        self, record_id: str, lane_name: str | None = None
+    ) -> RunnerLaneMaintainerAuditRecord: ...
+    def records(
+        self, lane_name: str | None = None
+    ) -> Iterator[RunnerLaneMaintainerAuditRecord]: ...
+    def latest(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None: ...
+    def latest_completed(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None: ...
 
-    def __init__(
-        self,
-        bus_address: str | None = None,
-        unit_dir: str = "/etc/systemd/system",
-        proc_root: str = "/proc",
-    ) -> None:
-        self.bus_address = bus_address
-        self.unit_dir = unit_dir
-        self.proc_root = proc_root
 
-    async def _observe(
-        self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
-    ) -> dict[str, UnitState]:
-        async with DbusSystemd.connect(self.bus_address) as systemd:
-            return {
-                lane.lane_name: await observe_unit(
-                    systemd,
-                    lane,
-                    unit_dir=self.unit_dir,
-                    proc_root=self.proc_root,
-                    service_uid=service_user_uid(lane.service_user),
-                )
-                for lane in lanes
-            }
+class EvidenceSink(Protocol):
+    def add(self, record: RunnerLaneMaintainerAuditRecord) -> None: ...
 
-    def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
-        """Every lane's unit; if systemd cannot be reached, each is `unknown` (which blocks)."""
-        try:
-            return asyncio.run(self._observe(lanes))
-        except (OSError, DBusError, SystemdFailed, ValueError) as exc:
-            log.warning("systemd.unreachable", error=type(exc).__name__)
-            return {
-                lane.lane_name: UnitState(
-                    unit_name=lane.systemd_unit_name,
-                    load_state=UNIT_UNKNOWN,
-                    active_state="unknown",
-                    sub_state="unknown",
-                    unit_file_state="",
-                )
-                for lane in lanes
-            }
+
+class SchedulePort(Protocol):
+    """Where the lanes' next looks are kept between passes."""
+
+    def load(self) -> Schedule: ...
+    def save(self, schedule: Schedule) -> None: ...

@@ -1,86 +1,120 @@
-"""Build an Agent from the host's files and environment (the only place that picks adapters)."""
+"""Build the agent from its settings and lanes.toml: the only place that picks adapters."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
-from agent.audit_store import DEFAULT_AUDIT_DIR, FilesystemAuditStore
+from agent.apply import Applier
+from agent.audit_store import FilesystemAuditStore
 from agent.errors import PassLocked
 from agent.evidence import TOKEN_FILE, EvidenceSpool
-from agent.executor import Agent
 from agent.github.auth import credential_file, load_credential
 from agent.github.client import GitHubClient
-from agent.github.settings import GitHubSettings
+from agent.helper_socket import SocketHelper
+from agent.host import LocalHost
 from agent.logs import get_logger
-from agent.ports import DbusUnitObserver, SocketHelper
-from helper.lanes import DEFAULT_LANES_FILE, LanesFile, load_lanes
-from helper.protocol import DEFAULT_SOCKET
-from helper.redact import REDACTOR
+from agent.observe import Observer
+from agent.observe_unit import DbusUnitObserver
+from agent.ports import (
+    AuditStore,
+    Clock,
+    EvidenceSink,
+    GitHubPort,
+    HelperPort,
+    HostPort,
+    SchedulePort,
+    Sleep,
+    UnitObserver,
+)
+from agent.reconcile import Reconciler
+from agent.records import Recorder
+from agent.schedule import Cadence
+from agent.schedule_file import ScheduleFile
+from agent.settings import AgentSettings
+from agent.verify import Verifier
+from helper.contract.lanes import LanesFile, load_lanes
+from helper.contract.redact import REDACTOR
 
-log = get_logger("launchplane.agent")
+log = get_logger(__name__)
 
-DEFAULT_CACHE_DIR = "/var/cache/launchplane-agent"
-DEFAULT_CREDENTIALS = "/etc/launchplane/credentials"
-DEFAULT_RUNTIME_DIR = "/run/launchplane-agent"
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where this agent reads and writes; every one overridable by LAUNCHPLANE_* variables."""
-
-    lanes_file: str
-    audit_dir: str
-    cache_dir: str
-    runtime_dir: str
-    helper_socket: str
-    credentials: str
-    unit_dir: str
-
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> Paths:
-        e = os.environ if env is None else env
-        return cls(
-            lanes_file=e.get("LAUNCHPLANE_LANES_FILE", DEFAULT_LANES_FILE),
-            audit_dir=e.get("LAUNCHPLANE_AUDIT_DIR", DEFAULT_AUDIT_DIR),
-            cache_dir=e.get("LAUNCHPLANE_CACHE_DIR", DEFAULT_CACHE_DIR),
-            runtime_dir=e.get(
-                "RUNTIME_DIRECTORY", e.get("LAUNCHPLANE_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)
-            ),
-            helper_socket=e.get("LAUNCHPLANE_HELPER_SOCKET", DEFAULT_SOCKET),
-            credentials=e.get(
-                "CREDENTIALS_DIRECTORY", e.get("LAUNCHPLANE_CREDENTIALS", DEFAULT_CREDENTIALS)
-            ),
-            unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", "/etc/systemd/system"),
-        )
+DEFAULT_CADENCE = Cadence()
+ARCHITECTURES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def build_agent(paths: Paths, declared: LanesFile | None = None) -> Agent:
-    """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus."""
-    declared = declared if declared is not None else load_lanes(paths.lanes_file)
-    settings = GitHubSettings.from_environment()
-    if settings.cache_dir is None:
-        settings = settings.model_copy(update={"cache_dir": Path(paths.cache_dir) / "http"})
-    github = GitHubClient(settings, load_credential(paths.credentials))
-    evidence = None
-    if os.environ.get("LAUNCHPLANE_EVIDENCE_URL"):
-        evidence = EvidenceSpool(Path(paths.audit_dir).parent / "spool")
-    return Agent(
-        evidence=evidence,
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def machine_architecture() -> str:
+    """The runner archive's architecture for this machine (x64 when unknown)."""
+    return ARCHITECTURES.get(platform.machine().lower(), "x64")
+
+
+def assemble(
+    declared: LanesFile,
+    *,
+    github: GitHubPort,
+    helper: HelperPort,
+    units: UnitObserver,
+    host: HostPort,
+    store: AuditStore,
+    evidence: EvidenceSink | None,
+    cache_dir: Path,
+    schedule: SchedulePort,
+    clock: Clock,
+    sleep: Sleep,
+    architecture: str,
+    cadence: Cadence = DEFAULT_CADENCE,
+    online_timeout: float = 120.0,
+    poll_interval: float = 2.0,
+) -> Reconciler:
+    """Compose the phases from the adapters given; nothing here picks a default adapter."""
+    observer = Observer(declared.policy, github, units, host, clock)
+    return Reconciler(
         declared=declared,
+        observer=observer,
+        applier=Applier(github, helper, cache_dir, architecture),
+        verifier=Verifier(
+            declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
+        ),
+        recorder=Recorder(store, evidence, clock),
+        schedule=schedule,
+        cadence=cadence,
+        clock=clock,
+    )
+
+
+def build_agent(
+    paths: AgentSettings, declared: LanesFile | None = None, *, units: UnitObserver | None = None
+) -> Reconciler:
+    """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
+    (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
+    declared = declared if declared is not None else load_lanes(paths.lanes_file)
+    github = GitHubClient(paths.github, load_credential(paths.credentials))
+    evidence = EvidenceSpool(paths.state_dir / "spool") if paths.evidence_url else None
+    return assemble(
+        declared,
         github=github,
         helper=SocketHelper(paths.helper_socket),
-        units=DbusUnitObserver(unit_dir=paths.unit_dir),
+        units=units if units is not None else DbusUnitObserver(unit_dir=paths.unit_dir),
+        host=LocalHost(),
         store=FilesystemAuditStore(paths.audit_dir),
+        evidence=evidence,
         cache_dir=Path(paths.cache_dir),
+        schedule=ScheduleFile(paths.state_dir / "schedule.json"),
+        clock=utcnow,
+        sleep=time.sleep,
+        architecture=machine_architecture(),
     )
 
 
@@ -115,9 +149,9 @@ def pass_lock(
         os.close(fd)
 
 
-def deliver_evidence(paths: Paths) -> None:
+def deliver_evidence(paths: AgentSettings) -> None:
     """Send spooled records to LAUNCHPLANE_EVIDENCE_URL, if configured; failures stay spooled."""
-    url = os.environ.get("LAUNCHPLANE_EVIDENCE_URL")
+    url = paths.evidence_url
     if not url:
         return
     token_path = credential_file(Path(paths.credentials), TOKEN_FILE)
@@ -128,4 +162,4 @@ def deliver_evidence(paths: Paths) -> None:
         return
     REDACTOR.register(token.get_secret_value())
     with httpx.Client(base_url=url, timeout=10.0) as client:
-        EvidenceSpool(Path(paths.audit_dir).parent / "spool").deliver(client, token)
+        EvidenceSpool(paths.state_dir / "spool").deliver(client, token)

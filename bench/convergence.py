@@ -11,7 +11,7 @@ archive), so every run is a first-time convergence including the download.
 
 The wall time is taken in the container around the agent process (start-up included). The
 phases come from the record itself: provider_evidence["steps"], each (step, seconds), as the
-executor times them; "agent start-up, observe, plan, records" is what is left of the wall."""
+agent times them; "agent start-up, observe, plan, records" is what is left of the wall."""
 
 from __future__ import annotations
 

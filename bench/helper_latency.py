@@ -8,7 +8,7 @@ process that times every operation itself, so its own start-up is not counted.
 
 Counted for a helper verb: connect to /run/launchplane/helper.sock, send the frame, the
 helper's work (peer check, lanes.toml load and validation, the verb, its audit line with
-fsync), the answer, and parsing it (helper.protocol.call). Calls are made as the agent user
+fsync), the answer, and parsing it (helper.contract.client.call). Calls are made as the agent user
 (effective uid/gid switched around each call; SO_PEERCRED sees launchplane-agent).
   warm: the helper is already running (one untimed call first);
   cold: `systemctl stop launchplane-helper.service` and `systemctl reset-failed` (untimed:
@@ -34,8 +34,9 @@ from tests.systemd.installed import AGENT_USER, LANE, PYTHON, UNIT
 
 CLIENT = r"""
 import asyncio, json, os, pwd, subprocess, sys, time
-from helper.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request, call
-from helper.systemd import DbusSystemd
+from helper.contract.client import call
+from helper.contract.protocol import DEFAULT_SOCKET, PROTOCOL_VERSION, Request
+from helper.contract.systemd import DbusSystemd
 
 spec = json.loads(sys.stdin.read())
 agent = pwd.getpwnam(spec["agent_user"])

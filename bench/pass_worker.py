@@ -16,10 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent import executor, logs
-from agent.executor import Agent
-from agent.ports import DbusUnitObserver
-from agent.wiring import Paths, build_agent
+from agent import host, logs, reconcile
+from agent.observe_unit import DbusUnitObserver
+from agent.ports import UnitObserver
+from agent.reconcile import Reconciler
+from agent.settings import load_settings
+from agent.wiring import build_agent
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -84,13 +86,13 @@ def peak_rss_kib() -> int:
     return -1
 
 
-def build(spec: dict[str, Any]) -> Agent:
+def build(spec: dict[str, Any]) -> Reconciler:
     """`agent.wiring.build_agent` over the spec's files (production wiring); fake units when
     asked, the production D-Bus observer otherwise."""
     work = Path(spec["workdir"])
-    os.environ["LAUNCHPLANE_GITHUB_API_URL"] = spec["api_url"]
-    os.environ["LAUNCHPLANE_GITHUB_WEB_URL"] = spec["web_url"]
     environment = {
+        "LAUNCHPLANE_GITHUB_API_URL": spec["api_url"],
+        "LAUNCHPLANE_GITHUB_WEB_URL": spec["web_url"],
         "LAUNCHPLANE_LANES_FILE": str(work / "lanes.toml"),
         "LAUNCHPLANE_AUDIT_DIR": str(work / "audits"),
         "LAUNCHPLANE_CACHE_DIR": str(work / "cache"),
@@ -98,41 +100,44 @@ def build(spec: dict[str, Any]) -> Agent:
         "LAUNCHPLANE_HELPER_SOCKET": str(work / "no-helper.sock"),  # dry-run: never called
         "LAUNCHPLANE_CREDENTIALS": spec["credentials"],
     }
-    agent = build_agent(Paths.from_environment(environment))
+    units: UnitObserver | None = None
     if spec["units"] == "fake":
         fakes = importlib.import_module("tests.agent.fakes")
-        agent.units = fakes.FakeUnits(fakes.World(root=work / "runners", unit_dir=work / "units"))
+        units = fakes.FakeUnits(fakes.World(root=work / "runners", unit_dir=work / "units"))
     elif spec.get("bus_address"):
-        agent.units = DbusUnitObserver(bus_address=spec["bus_address"])
-    return agent
+        units = DbusUnitObserver(bus_address=spec["bus_address"])
+    return build_agent(load_settings(environment), units=units)
 
 
 class Instrumented:
     """The agent with timers around each part of a pass, as shipped: the ports it calls, the
-    Docker probe (once per pass, in `Agent.observe`), the baseline checks and the planner."""
+    Docker probe (once per pass, in `Observer.observe`), the baseline checks and the planner."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Reconciler) -> None:
         self.agent = agent
         self.timers = timers = Timers()
-        store = agent.store
-        agent.github.list_runners = timers.wrap("github", agent.github.list_runners)  # type: ignore[method-assign]
-        agent.units.observe = timers.wrap("units", agent.units.observe)  # type: ignore[method-assign]
+        observer, store = agent.observer, agent.recorder.store
+        observer.github.list_runners = timers.wrap("github", observer.github.list_runners)  # type: ignore[method-assign]
+        observer.units.observe = timers.wrap("units", observer.units.observe)  # type: ignore[method-assign]
         store.get = timers.wrap("audit_get", store.get)  # type: ignore[method-assign]
         store.append = timers.wrap("audit_write", store.append)  # type: ignore[method-assign]
         store.latest = timers.wrap("audit_latest", store.latest)  # type: ignore[method-assign]
-        executor.observe_directory = timers.wrap("local_dir", executor.observe_directory)  # type: ignore[attr-defined]
-        executor.plan = timers.wrap("plan", executor.plan)  # type: ignore[attr-defined]
-        agent.docker = timers.wrap("docker_probe", agent.docker)
-        agent.baseline = timers.wrap("baseline", agent.baseline)
+        for module, name, part in (
+            (host, "observe_directory", "local_dir"),
+            (reconcile, "plan", "plan"),
+        ):
+            setattr(module, name, timers.wrap(part, getattr(module, name)))
+        observer.host.docker = timers.wrap("docker_probe", observer.host.docker)  # type: ignore[method-assign]
+        observer.host.baseline = timers.wrap("baseline", observer.host.baseline)  # type: ignore[method-assign]
 
     def one_pass(self, *, count_systemd: bool) -> dict[str, Any]:
         self.timers.reset()
-        stats = self.agent.github.stats
+        stats = self.agent.observer.github.stats
         before = (stats.requests, stats.not_modified, stats.rate_limit_used)
         ticks = systemd_cpu_ticks() if count_systemd else None
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        records = self.agent.reconcile_pass()
+        records = self.agent.reconcile_pass(every_lane=True)  # a due pass, every time
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         after = systemd_cpu_ticks() if ticks is not None else None
@@ -167,7 +172,7 @@ def run(spec: dict[str, Any], booted: float) -> dict[str, Any]:
     bench = Instrumented(agent)
     passes = [bench.one_pass(count_systemd=spec["units"] == "dbus") for _ in range(spec["passes"])]
     lane = agent.declared.lanes[0]
-    unit = agent.units.observe([lane])[lane.lane_name]
+    unit = agent.observer.units.observe([lane])[lane.lane_name]
     return {
         "imports_wall": imports_wall,
         "startup_cpu": startup_cpu,
@@ -176,7 +181,7 @@ def run(spec: dict[str, Any], booted: float) -> dict[str, Any]:
         "peak_rss_kib": peak_rss_kib(),
         "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "audit_records": len(list(Path(spec["workdir"], "audits").glob("*/*.json"))),
-        "github_stats": agent.github.stats.as_evidence(),
+        "github_stats": agent.observer.github.stats.as_evidence(),
         "unit_sample": {"load_state": unit.load_state, "active_state": unit.active_state},
     }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from agent.contracts import RunnerLaneMaintainerAuditRecord
 from evidence.lanestate import merge
 from evidence.store import LaneState, PutResult, RecordQuery, StoredRecord
-from helper.safefs import write_atomic
+from helper.contract.safefs import write_atomic
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from agent.contracts import RunnerLaneMaintainerAuditRecord
-from helper.redact import variants
+from helper.contract.redact import variants
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from helper.identifiers import HOST_RE, canonical_repository
-from helper.safefs import replace_file
+from helper.contract.identifiers import HOST_RE, canonical_repository
+from helper.contract.safefs import replace_file
 
 WRITE_ACTION = "runner_lane_maintainer_audit.write"
 READ_ACTION = "runner_lane_maintainer_audit.read"

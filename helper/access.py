@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from helper.errors import PeerRefused
+from helper.contract.errors import PeerRefused
 
 _UCRED = struct.Struct("3i")
 NO_ID = 0xFFFFFFFF  # what the kernel reports for "no credentials" ((uid_t)-1)
@@ -82,6 +81,3 @@ def check_access(uid: int | None, access: Access, agent_uid: int | None) -> Role
     if role not in access.roles:
         raise PeerRefused(f"uid {uid} ({role.value}) may not call a {access.name} verb")
     return role
-
-
-UidResolver = Callable[[str], int | None]

@@ -6,8 +6,8 @@ import json
 import os
 from typing import Any
 
-from helper.errors import AuditUnavailable
-from helper.redact import REDACTOR, Redactor
+from helper.contract.errors import AuditUnavailable
+from helper.contract.redact import REDACTOR, Redactor
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 # Fields whose values were validated before they were recorded (a verb from the fixed set, a

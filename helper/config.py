@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helper.lanes import DEFAULT_LANES_FILE
+from helper.contract.errors import ConfigError
+from helper.contract.lanes import DEFAULT_LANES_FILE
 
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
 DEFAULT_AUDIT_LOG = "/var/log/launchplane/helper.jsonl"
@@ -23,9 +24,13 @@ def _seconds(env: Mapping[str, str], key: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SystemExit(f"{key}={raw!r} is not a number of seconds") from None
+        raise ConfigError(
+            "environment", [(key, f"{raw!r} is not a number of seconds")], what="settings"
+        ) from None
     if not 0 < value < 86400:
-        raise SystemExit(f"{key}={raw!r} must be between 0 and 86400 seconds")
+        raise ConfigError(
+            "environment", [(key, f"{raw!r} must be between 0 and 86400 seconds")], what="settings"
+        )
     return value
 
 
@@ -47,7 +52,8 @@ class HelperConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HelperConfig:
-        """Read `LAUNCHPLANE_*` variables (set by the helper's unit); unset ones keep defaults."""
+        """Read `LAUNCHPLANE_*` variables (set by the helper's unit); unset ones keep defaults.
+        A value that is no number of seconds raises ConfigError."""
         env = os.environ if env is None else env
         return cls(
             lanes_file=env.get("LAUNCHPLANE_LANES_FILE", DEFAULT_LANES_FILE),

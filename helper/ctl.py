@@ -15,8 +15,10 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from helper.errors import HelperUnreachable
-from helper.protocol import (
+from helper.contract.client import call
+from helper.contract.errors import HelperUnreachable, UsageError
+from helper.contract.models import describe_validation
+from helper.contract.protocol import (
     ARCHIVE_VERBS,
     DEFAULT_SOCKET,
     PROTOCOL_VERSION,
@@ -24,10 +26,9 @@ from helper.protocol import (
     VERBS,
     Request,
     Response,
-    call,
     encode_response,
 )
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,10 +37,6 @@ EXIT_UNREACHABLE = 3
 MAX_TOKEN_FILE = 4096
 READ_TIMEOUT = 30.0
 WRITE_TIMEOUT = 900.0
-
-
-class UsageError(Exception):
-    pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,11 +104,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> Request:
     try:
         return Request.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False, include_context=False)
-        )
-        raise UsageError(REDACTOR.redact(problems)) from None
+        raise UsageError(REDACTOR.redact(describe_validation(exc, "request"))) from None
 
 
 def _clean(value: object) -> str:

@@ -8,22 +8,22 @@ import pwd
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from helper.dropin import (
+from helper.contract.dropin import (
     DROPIN_NAME,
     DropinMarks,
     dropin_dir_name,
     read_dropin_marks,
     render_dropin,
 )
-from helper.identifiers import Finding, unit_name_for
-from helper.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
-from helper.safefs import (
+from helper.contract.identifiers import Finding, unit_name_for
+from helper.contract.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
+from helper.contract.safefs import (
     entry_kind,
     read_small,
     secure_dir_findings,
     walk,
 )
-from helper.systemd import SystemdPort, UnitProps
+from helper.contract.systemd import SystemdPort, UnitProps
 
 
 class UserDb(Protocol):

@@ -23,14 +23,14 @@ from typing import Any
 from helper.access import Peer, check_connect
 from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
-from helper.errors import ConfigError, HelperError, InternalError, LaneRefused
+from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
+from helper.contract.identifiers import Finding
+from helper.contract.lanes import load_lanes
+from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
+from helper.contract.redact import REDACTOR, Redactor
+from helper.contract.systemd import DbusSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
-from helper.identifiers import Finding
-from helper.lanes import load_lanes
-from helper.protocol import Request, Response, decode_request, error_body, redact_response
-from helper.redact import REDACTOR, Redactor
 from helper.resolve import resolve_lane
-from helper.systemd import DbusSystemd, SystemdPort
 from helper.verbs import REGISTRY, authorize
 from helper.verbs.base import VerbContext
 

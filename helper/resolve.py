@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from helper.dropin import unit_value_findings
-from helper.errors import LaneRefused
-from helper.identifiers import Finding, lane_name_findings
-from helper.lanes import LanesFile, RunnerLaneMaintainerDesiredState, lane_findings
+from helper.contract.dropin import unit_value_findings
+from helper.contract.errors import LaneRefused
+from helper.contract.identifiers import Finding, lane_name_findings
+from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, lane_findings
 
 
 def resolve_lane(

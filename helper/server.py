@@ -23,9 +23,10 @@ import sdnotify
 from helper.access import Peer, peer_of, role_of
 from helper.admission import HEADER_SECONDS, Admission
 from helper.config import HelperConfig
-from helper.errors import FrameTimeout, FrameTruncated
+from helper.contract.errors import FrameTimeout, FrameTruncated
+from helper.contract.framing import HEADER, encode_frame, frame_length
+from helper.contract.protocol import encode_response
 from helper.handler import Handler, log_event
-from helper.protocol import HEADER, encode_frame, encode_response, frame_length
 
 SD_LISTEN_FDS_START = 3
 Notify = Callable[[str], Any]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 
 from helper.config import HelperConfig
+from helper.contract.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
+from helper.contract.transient import TransientSpec
 from helper.facts import expected_runner_url
-from helper.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
-from helper.systemd import TransientSpec
 
 STEP_PATH = "/usr/local/bin:/usr/bin:/bin"
 

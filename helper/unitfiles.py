@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 
-from helper.dropin import DROPIN_NAME, dropin_dir_name
-from helper.errors import LaneRefused
-from helper.identifiers import Finding
-from helper.safefs import open_or_make_dir, remove_file, walk, write_atomic
+from helper.contract.dropin import DROPIN_NAME, dropin_dir_name
+from helper.contract.errors import LaneRefused
+from helper.contract.identifiers import Finding
+from helper.contract.safefs import open_or_make_dir, remove_file, walk, write_atomic
 
 
 def _unit_dir_missing(unit_dir: str) -> LaneRefused:

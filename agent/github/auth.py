@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from agent.github.errors import GitHubCredentialError
 from agent.github.settings import ENV_CREDENTIALS_DIRECTORY
-from helper.redact import REDACTOR
+from helper.contract.models import StrictModel, describe_validation
+from helper.contract.redact import REDACTOR
 
 TOKEN_FILE = "github-token"  # noqa: S105 - a file name
 APP_FILE = "github-app.json"
@@ -60,9 +61,7 @@ class AppCredential(BaseModel):
 Credential = TokenCredential | AppCredential
 
 
-class _AppFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
+class _AppFile(StrictModel):
     app_id: int | str = Field(union_mode="left_to_right")
     installation_id: int | None = Field(default=None, gt=0)
 
@@ -107,11 +106,9 @@ def _app(config_path: Path, key_path: Path) -> AppCredential:
     try:
         config = _AppFile.model_validate_json(_read(config_path))
     except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}"
-            for e in exc.errors(include_input=False)
-        )
-        raise GitHubCredentialError(f"{config_path}: {fields}") from None
+        raise GitHubCredentialError(
+            f"{config_path}: {describe_validation(exc, '(file)')}"
+        ) from None
     pem = _read(key_path)
     REDACTOR.register(pem.strip())
     for line in pem.splitlines():

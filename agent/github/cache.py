@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helper.safefs import replace_file
+from helper.contract.safefs import replace_file
 
 CACHE_FILE = "github-etags.json"
 CACHE_SCHEMA = 2  # 2: every entry carries the sha256 of its body

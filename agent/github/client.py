@@ -39,8 +39,8 @@ from agent.github.errors import (
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings, base_url
-from helper.identifiers import canonical_repository
-from helper.redact import REDACTOR
+from helper.contract.identifiers import canonical_repository
+from helper.contract.redact import REDACTOR
 
 log = structlog.get_logger("agent.github")
 

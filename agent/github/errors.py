@@ -2,7 +2,7 @@
 
 Hierarchy::
 
-    LaunchplaneError (helper.errors)
+    LaunchplaneError (helper.contract.errors)
     └── GitHubError                  a GitHub request failed; `operation` and `status` say which
         ├── GitHubCredentialError    the credential directory is missing, unreadable or ambiguous
         ├── GitHubAuthError          401, or a 403 that is no rate limit: credential wrong or short
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from helper.errors import LaunchplaneError
-from helper.redact import REDACTOR
+from helper.contract.errors import LaunchplaneError
+from helper.contract.redact import REDACTOR
 
 
 class GitHubError(LaunchplaneError):

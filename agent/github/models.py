@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
+
+from helper.contract.models import StrictModel
 
 
-class RunnerToken(BaseModel):
+class RunnerToken(StrictModel):
     """A registration or remove token. The value is a secret: only `evidence()` goes into
     records, and the value itself is registered with the redactor when it arrives."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     kind: Literal["registration", "remove"]
     repository: str
@@ -30,10 +30,8 @@ class RunnerToken(BaseModel):
         }
 
 
-class RunnerDownload(BaseModel):
+class RunnerDownload(StrictModel):
     """One runner application GitHub offers (`os`, `architecture`, URL, file, checksum)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     os: str
     architecture: str

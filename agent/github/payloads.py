@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from agent.contracts import GithubInventory, GithubLabel, GithubRunner
 from agent.github.errors import GitHubNotFound, GitHubProtocolError
 from agent.github.models import RunnerDownload
+from helper.contract.models import describe_validation
 
 DEFAULT_READ_ONLY = frozenset({"self-hosted", "linux", "x64", "arm", "arm64", "macos", "windows"})
 _M = TypeVar("_M", bound=BaseModel)
@@ -101,8 +102,5 @@ def parse(model: type[_M], content: bytes, operation: str) -> _M:
         return model.model_validate_json(content)
     except ValidationError as exc:
         # Field paths and reasons only: a payload may hold a secret, so never its values.
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)[:5]
-        )
+        where = describe_validation(exc, "(body)", limit=5)
         raise GitHubProtocolError(f"unexpected response: {where}", operation=operation) from None

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from helper.errors import ConfigError
+from helper.contract.errors import ConfigError
+from helper.contract.models import validation_problems
 
 API_VERSION: Final = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
@@ -94,8 +95,6 @@ class GitHubSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = [
-                (".".join(str(p) for p in e["loc"]), e["msg"])
-                for e in exc.errors(include_input=False)
-            ]
-            raise ConfigError("environment", problems) from None
+            raise ConfigError(
+                "environment", validation_problems(exc, "(environment)"), what="settings"
+            ) from None

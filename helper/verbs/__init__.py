@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helper.access import Role as Role
 from helper.access import check_access
-from helper.errors import UnknownVerb
+from helper.contract.errors import UnknownVerb
 from helper.verbs import (
     daemon_reload,
     disable,

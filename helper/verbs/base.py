@@ -10,11 +10,11 @@ from pydantic import JsonValue
 
 from helper.access import Access
 from helper.config import HelperConfig
+from helper.contract.identifiers import unit_name_for
+from helper.contract.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
+from helper.contract.protocol import Request
+from helper.contract.systemd import SystemdPort
 from helper.facts import LaneFacts, UserDb, gather
-from helper.identifiers import unit_name_for
-from helper.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
-from helper.protocol import Request
-from helper.systemd import SystemdPort
 
 Result = dict[str, JsonValue]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helper.access import WRITE
-from helper.errors import NotOwned
+from helper.contract.errors import NotOwned
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import refuse_foreign_dropin, require_safe
 

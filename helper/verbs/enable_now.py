@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helper.access import WRITE
-from helper.errors import SystemdFailed
+from helper.contract.errors import SystemdFailed
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (
     require_current_dropin,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helper.access import WRITE
-from helper.dropin import render_dropin
+from helper.contract.dropin import render_dropin
 from helper.unitfiles import write_dropin
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

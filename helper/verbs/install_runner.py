@@ -8,8 +8,8 @@ import os
 import stat
 
 from helper.access import WRITE
-from helper.errors import Conflict, LaneRefused, RequestInvalid
-from helper.safefs import secure_dir_findings, walk
+from helper.contract.errors import Conflict, LaneRefused, RequestInvalid
+from helper.contract.safefs import secure_dir_findings, walk
 from helper.steps import extract_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

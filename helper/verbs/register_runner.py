@@ -13,9 +13,9 @@ import os
 import re
 
 from helper.access import WRITE
-from helper.errors import Conflict, RequestInvalid, StepFailed
-from helper.identifiers import unit_name_for
-from helper.safefs import read_small, walk
+from helper.contract.errors import Conflict, RequestInvalid, StepFailed
+from helper.contract.identifiers import unit_name_for
+from helper.contract.safefs import read_small, walk
 from helper.steps import register_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.install_runner import cache_owners, open_archive

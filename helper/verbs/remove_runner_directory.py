@@ -18,11 +18,11 @@ from typing import Any
 
 from helper.access import WRITE
 from helper.config import HelperConfig
-from helper.errors import Conflict, StepFailed
-from helper.lanes import RunnerLaneMaintainerDesiredState
-from helper.safefs import walk
+from helper.contract.errors import Conflict, StepFailed
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.safefs import walk
+from helper.contract.transient import TransientSpec
 from helper.steps import runner_user_spec
-from helper.systemd import TransientSpec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (
     refuse_foreign_dropin,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helper.access import WRITE
-from helper.errors import Conflict
+from helper.contract.errors import Conflict
 from helper.unitfiles import remove_dropin
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

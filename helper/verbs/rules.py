@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from helper.errors import Conflict, LaneRefused, NotOwned
+from helper.contract.errors import Conflict, LaneRefused, NotOwned
+from helper.contract.identifiers import Finding
 from helper.facts import LaneFacts
-from helper.identifiers import Finding
 
 
 def require_safe(facts: LaneFacts) -> None:

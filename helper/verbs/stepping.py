@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from helper.errors import StepFailed
-from helper.systemd import TransientSpec
+from helper.contract.errors import StepFailed
+from helper.contract.transient import TransientSpec
 from helper.verbs.base import VerbContext
 
 EXIT_MEANINGS = {

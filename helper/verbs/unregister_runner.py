@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from helper.access import WRITE
-from helper.errors import StepFailed
+from helper.contract.errors import StepFailed
 from helper.steps import unregister_spec
 from helper.verbs.base import Outcome, Result, VerbContext, VerbSpec
 from helper.verbs.rules import (

@@ -1,10 +1,11 @@
-"""An in-memory world for executor tests: GitHub, the helper and systemd keep their semantics
-(404 on a missing runner, registration offline until the service runs, drop-ins on disk)."""
+"""An in-memory world for the agent's phases: GitHub, the helper and systemd keep their
+semantics (404 on a missing runner, registration offline until the service runs, drop-ins on
+disk)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 from pydantic import JsonValue, SecretStr
 
 from agent.audit_store import FilesystemAuditStore
-from agent.baseline import DockerVersions
 from agent.contracts import (
     BaselineState,
     GithubInventory,
@@ -21,16 +21,23 @@ from agent.contracts import (
     GithubRunner,
     HostPolicy,
     LanesFile,
+    LocalRunnerDirectory,
     ProcessFacts,
     UnitState,
 )
-from agent.errors import StepFailed
-from agent.executor import Agent
+from agent.errors import PlanStepFailed
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
-from helper.dropin import dropin_dir_name, render_dropin
-from helper.lanes import RunnerLaneMaintainerDesiredState
+from agent.observe_local import observe_directory
+from agent.ports import DockerVersions
+from agent.reconcile import Reconciler
+from agent.schedule import Schedule
+from agent.unit_states import ActiveState, LoadState, UnitFileState
+from agent.wiring import assemble
+from helper.contract.dropin import dropin_dir_name, render_dropin
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.protocol import Verb, VerbResult
 from tests.planner import factories as f
 
 UID = os.getuid()
@@ -128,16 +135,20 @@ class FakeHelper:
 
     def call(
         self,
-        verb: str,
+        verb: Verb,
         lane: str,
         *,
         token: SecretStr | None = None,
         archive_sha256: str | None = None,
-    ) -> dict[str, JsonValue]:
+    ) -> VerbResult:
+        return VerbResult.from_result(self.answer(verb, lane, token))
+
+    def answer(self, verb: Verb, lane: str, token: SecretStr | None) -> dict[str, JsonValue]:
+        """What the real helper's verb would answer, reduced to what the agent reads."""
         w = self.world
         w.helper_calls.append(verb)
         if verb == w.fail_verb:
-            raise StepFailed(verb, "conflict: refused by the fake")
+            raise PlanStepFailed(verb, "conflict: refused by the fake")
         (desired,) = self.lanes.lanes_named(lane)
         d = w.lane_dir(lane)
         dropin = w.unit_dir / dropin_dir_name(lane) / "50-lane.conf"
@@ -165,7 +176,7 @@ class FakeHelper:
             changed = not dropin.exists() or dropin.read_text() != text
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(text)
-            return {"changed": changed}
+            return {"changed": changed, "daemon_reload_needed": changed, "actions": []}
         elif verb in {"enable-now", "restart"}:
             w.unit_active = w.unit_enabled = True
             w.set_online(w.online_when_running)
@@ -200,7 +211,7 @@ class FakeUnits:
 
     def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
         from agent.observe_unit import _read_nofollow
-        from helper.dropin import read_dropin_marks
+        from helper.contract.dropin import read_dropin_marks
 
         out = {}
         w = self.world
@@ -229,10 +240,14 @@ class FakeUnits:
                 if running
                 else None,
                 unit_name=lane.systemd_unit_name,
-                load_state="loaded" if present else "not-found",
-                active_state="active" if w.unit_active and present else "inactive",
+                load_state=LoadState.LOADED if present else LoadState.NOT_FOUND,
+                active_state=ActiveState.ACTIVE
+                if w.unit_active and present
+                else ActiveState.INACTIVE,
                 sub_state="running" if w.unit_active and present else "dead",
-                unit_file_state=("enabled" if w.unit_enabled else "disabled") if present else "",
+                unit_file_state=(
+                    UnitFileState(("enabled" if w.unit_enabled else "disabled") if present else "")
+                ),
                 main_pid=4242 if w.unit_active and present else 0,
                 main_pid_uid=w.main_pid_uid if w.unit_active and present else None,
                 main_pid_in_unit_cgroup=w.unit_active and present,
@@ -255,39 +270,73 @@ def declared_in(root: Path, **lane: Any) -> LanesFile:
     return LanesFile(policy=policy, lanes=(base,))
 
 
-def agent_for(tmp_path: Path, **lane: Any) -> tuple[Agent, World, LanesFile]:
-    root = tmp_path / "runners"
-    root.mkdir()
-    world = World(root=root, unit_dir=tmp_path / "units")
-    declared = declared_in(root, **lane)
+@dataclass
+class FakeHost:
+    """This machine as a test declares it; runner directories are real ones under tmp_path."""
+
+    world: World
+
+    def host_name(self) -> str:
+        return f.HOST
+
+    def user_uid(self, name: str) -> int | None:
+        return UID if name == f.USER else None
+
+    def runner_directory(self, desired: RunnerLaneMaintainerDesiredState) -> LocalRunnerDirectory:
+        return observe_directory(desired)
+
+    def docker(self) -> DockerVersions:
+        return DockerVersions("27.1", "27.1", "0.12.1")
 
     def baseline(
+        self,
         desired: RunnerLaneMaintainerDesiredState,
         policy: HostPolicy,
         now: datetime,
         versions: DockerVersions,
     ) -> BaselineState:
-        if world.baseline_missing:
+        if self.world.baseline_missing:
             raise OSError("baseline probe failed")
         return BaselineState(
-            checked_at=now,
-            findings=world.baseline_findings,
-            evidence={"docker_cli": "27.1"},
+            checked_at=now, findings=self.world.baseline_findings, evidence={"docker_cli": "27.1"}
         )
 
-    agent = Agent(
-        declared=declared,
+
+@dataclass
+class MemorySchedule:
+    """The schedule port kept in memory; `saves` counts the passes that stored it."""
+
+    schedule: Schedule = field(default_factory=Schedule)
+    saves: int = 0
+
+    def load(self) -> Schedule:
+        return self.schedule
+
+    def save(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.saves += 1
+
+
+def agent_for(
+    tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW, **lane: Any
+) -> tuple[Reconciler, World, LanesFile]:
+    root = tmp_path / "runners"
+    root.mkdir()
+    world = World(root=root, unit_dir=tmp_path / "units")
+    declared = declared_in(root, **lane)
+    agent = assemble(
+        declared,
         github=FakeGitHub(world),
         helper=FakeHelper(world, declared),
         units=FakeUnits(world),
+        host=FakeHost(world),
         store=FilesystemAuditStore(tmp_path / "audits"),
+        evidence=None,
         cache_dir=tmp_path / "cache",
-        clock=lambda: NOW,
+        schedule=MemorySchedule(),
+        clock=clock,
         sleep=lambda _s: None,
-        host_name=lambda: f.HOST,
-        user_uid=lambda name: UID if name == f.USER else None,
-        baseline=baseline,
-        docker=lambda: DockerVersions("27.1", "27.1", "0.12.1"),
+        architecture="x64",
         online_timeout=0.0,
     )
     return agent, world, declared

@@ -12,7 +12,7 @@ from agent.audit_store import FilesystemAuditStore, record_id_for
 from agent.contracts import PlanPolicy, RunnerLaneMaintainerAuditRecord
 from agent.errors import AuditConflict, AuditNotFound, AuditStoreError
 from agent.planner import plan
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 from tests.planner import factories as f
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from agent.baseline import DockerVersions, check_baseline
-from helper.lanes import HostPolicy
+from agent.baseline import check_baseline
+from agent.ports import DockerVersions
+from helper.contract.lanes import HostPolicy
 from tests.planner import factories as f
 
 ME = 4242 if os.getuid() == 0 else os.getuid()

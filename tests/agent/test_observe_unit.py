@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
 from agent.observe_unit import in_cgroup, observe_unit, process_uid
-from helper.dropin import dropin_dir_name, render_dropin
-from helper.systemd import UnitProps
+from helper.contract.dropin import dropin_dir_name, render_dropin
+from helper.contract.systemd import UnitProps
 from tests.planner import factories as f
 
 
@@ -76,7 +77,7 @@ def test_tampered_or_linked_dropin_is_not_owned(tmp_path: Path) -> None:
 def test_unreachable_systemd_is_unknown_and_classified_as_a_conflict(tmp_path: Path) -> None:
     from agent.classify import classify
     from agent.contracts import Shape
-    from agent.ports import DbusUnitObserver
+    from agent.observe_unit import DbusUnitObserver
 
     observer = DbusUnitObserver(bus_address=f"unix:path={tmp_path}/no-bus")
     state = observer.observe([f.desired()])[f.LANE]
@@ -84,3 +85,24 @@ def test_unreachable_systemd_is_unknown_and_classified_as_a_conflict(tmp_path: P
     result = classify(f.desired(), f.absent(unit=state))
     assert result.shape is Shape.UNKNOWN_CONFLICT
     assert any("systemd could not be asked" in r for r in result.reasons)
+
+
+def test_a_state_systemd_does_not_document_is_refused_and_records_keep_strings(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    lane = f.desired()
+    odd = UnitProps(
+        unit=lane.systemd_unit_name,
+        load_state="loaded",
+        active_state="hibernating",
+        sub_state="x",
+        unit_file_state="enabled",
+    )
+    with pytest.raises(ValueError, match="hibernating"):  # DbusUnitObserver: all `unknown`
+        asyncio.run(observe_unit(Reader(odd), lane, unit_dir=str(tmp_path)))
+    usual = dataclasses.replace(odd, active_state="active")
+    state = asyncio.run(observe_unit(Reader(usual), lane, unit_dir=str(tmp_path)))
+    dumped = state.model_dump(mode="json")
+    assert (dumped["load_state"], dumped["active_state"]) == ("loaded", "active")

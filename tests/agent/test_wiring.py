@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.errors import PassLocked
-from agent.wiring import Paths, pass_lock
+from agent.settings import load_settings
+from agent.wiring import pass_lock
 
 
 def test_a_second_pass_is_refused_while_one_runs(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ def test_a_mutating_command_waits_for_the_pass_on_fake_time(tmp_path: Path) -> N
 
 
 def test_paths_follow_systemd_and_launchplane_variables() -> None:
-    paths = Paths.from_environment(
+    paths = load_settings(
         {
             "CREDENTIALS_DIRECTORY": "/run/credentials/launchplane-agent.service",
             "RUNTIME_DIRECTORY": "/run/launchplane-agent",
@@ -48,4 +49,4 @@ def test_paths_follow_systemd_and_launchplane_variables() -> None:
     assert paths.runtime_dir == "/run/launchplane-agent"
     assert paths.audit_dir == "/tmp/audits"
     assert paths.lanes_file == "/etc/launchplane/lanes.toml"
-    assert Paths.from_environment({}).credentials == "/etc/launchplane/credentials"
+    assert load_settings({}).credentials == "/etc/launchplane/credentials"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import example_path
-from helper.errors import ConfigError
-from helper.lanes import load_lanes, parse_lanes
+from helper.contract.errors import ConfigError
+from helper.contract.lanes import load_lanes, parse_lanes
 from tests.planner import factories as f
 
 

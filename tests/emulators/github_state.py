@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helper.safefs import replace_file
+from helper.contract.safefs import replace_file
 from tests.emulators.clock import EmulatorClock
 
 TOKEN_LIFETIME = 3600.0  # registration, remove and installation tokens: one hour

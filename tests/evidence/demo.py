@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 
 from agent.evidence import TOKEN_FILE
-from agent.wiring import Paths, deliver_evidence
+from agent.settings import load_settings
+from agent.wiring import deliver_evidence
 from evidence.app import API, create_app
 from evidence.fs_store import FilesystemEvidenceStore
 from evidence.serving import serve_in_thread
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LAUNCHPLANE_EVIDENCE_URL"] = url
 
         def deliver() -> None:
-            spool = Path(Paths.from_environment().audit_dir).parent / "spool"
+            spool = load_settings().state_dir / "spool"
             print(f"\n# delivering the spool ({len(list(spool.glob('*.json')))} record(s))")
-            deliver_evidence(Paths.from_environment())
+            deliver_evidence(load_settings())
             print(f"# left in the spool: {len(list(spool.glob('*.json')))}")
 
         code = demo.main(extra_credentials={TOKEN_FILE: write}, after_pass=deliver)

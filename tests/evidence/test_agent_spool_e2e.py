@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent.evidence import TOKEN_FILE, EvidenceSpool
-from agent.wiring import Paths, deliver_evidence
+from agent.settings import load_settings
+from agent.wiring import deliver_evidence
 from evidence.app import create_app
 from evidence.pg_store import PostgresEvidenceStore
 from evidence.serving import serve_in_thread
@@ -50,10 +51,11 @@ def test_down_then_up_exactly_once_and_forgeries_stay_spooled(
     monkeypatch.setenv("LAUNCHPLANE_EVIDENCE_URL", f"http://127.0.0.1:{port}")
     credentials = tmp_path / "credentials"
     credentials.mkdir()
-    paths = Paths.from_environment(
+    paths = load_settings(
         {
             "LAUNCHPLANE_AUDIT_DIR": str(tmp_path / "audits"),
             "LAUNCHPLANE_CREDENTIALS": str(credentials),
+            "LAUNCHPLANE_EVIDENCE_URL": f"http://127.0.0.1:{port}",
         }
     )
     spool = EvidenceSpool(tmp_path / "spool")

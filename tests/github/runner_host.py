@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helper.redact import variants
+from helper.contract.redact import variants
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_state import Runner as EmulatedRunner
 from tests.github.conftest import REPO, RunnerUser

@@ -28,7 +28,7 @@ from agent.github import (
     select_download,
 )
 from agent.github.client import LIST_RUNNERS
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
 from tests.emulators.faults import Fault
 from tests.emulators.github_app import GitHubApp
 from tests.github.conftest import PAT, READ_ONLY_PAT, REPO, MakeClient, Sleeps

@@ -16,7 +16,7 @@ from agent.github import (
     TokenCredential,
     load_credential,
 )
-from helper.errors import ConfigError
+from helper.contract.errors import ConfigError
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_app import GitHubApp
 from tests.github.conftest import (

@@ -1,5 +1,5 @@
 """A canary token and every secret minted along the way appear nowhere: not in logs, exceptions,
-records, dumps, files or CLI output, in any of their encodings (helper.redact.variants)."""
+records, dumps, files or CLI output, in any of their encodings (helper.contract.redact.variants)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from agent.github import (
     TokenCredential,
     load_credential,
 )
-from helper.redact import variants
+from helper.contract.redact import variants
 from tests.emulators.github_api import GitHubEmulator
 from tests.github.conftest import (
     APP_ID,

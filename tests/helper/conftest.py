@@ -20,11 +20,11 @@ import pytest
 
 from helper.access import Peer
 from helper.config import HelperConfig
+from helper.contract.protocol import Request, Response, encode_request
+from helper.contract.redact import REDACTOR
 from helper.handler import Handler
-from helper.protocol import Request, Response, encode_request
-from helper.redact import REDACTOR
 from helper.server import Server
-from helper.systemd_fake import FakeSystemd
+from tests.fakes.systemd import FakeSystemd
 
 HOST = "chris-testing"
 LANE = "cm-website-chris-testing"

@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from helper.access import READ, WRITE, Peer, Role, check_connect, peer_of, role_of
-from helper.errors import PeerRefused, UnknownVerb
-from helper.protocol import VERBS
+from helper.contract.errors import PeerRefused, UnknownVerb
+from helper.contract.protocol import VERBS
 from helper.verbs import REGISTRY, authorize
 from tests.helper.conftest import AGENT_UID, OTHER_UID, World
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from helper.protocol import Request, call
+from helper.contract.client import call
+from helper.contract.protocol import Request
 from tests.helper.conftest import AGENT_UID, LANE, OTHER_UID, World, serve_while
 from tests.helper.test_server import SYSTEM_PYTHON
 
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.skipif(
 #   that send nothing, then M requests, then what the idle ones were answered.
 AGENT_DRIVER = """
 import json, os, socket, sys, threading, time
-from helper.protocol import Request, call
+from helper.contract.client import call
+from helper.contract.protocol import Request
 mode, name, uid, counts = sys.argv[1], "\\0" + sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 os.setgroups([]); os.setgid(uid); os.setuid(uid)
 req = Request(version=1, verb="status", lane=os.environ["LANE"], dry_run=True)

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helper.dropin import (
+from helper.contract.dropin import (
     HASH_MARK,
     content_hash,
     read_dropin_marks,
     render_dropin,
     rendered_hash,
 )
-from helper.lanes import RunnerLaneMaintainerDesiredState, parse_lanes
-from helper.redact import REDACTOR
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState, parse_lanes
+from helper.contract.redact import REDACTOR
 from tests.helper.conftest import CANARY, LANE, World, lanes_toml, out
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from helper.errors import LaneRefused
-from helper.lanes import parse_lanes
-from helper.protocol import Response
+from helper.contract.errors import LaneRefused
+from helper.contract.lanes import parse_lanes
+from helper.contract.protocol import Response
 from helper.resolve import resolve_lane
 from tests.helper.conftest import HOST, LANE, SERVICE_UID, World, lanes_toml
 

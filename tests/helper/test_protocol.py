@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helper.errors import (
+from helper.contract.errors import (
     FrameTooLarge,
     FrameTruncated,
     InvalidJson,
@@ -18,23 +18,21 @@ from helper.errors import (
     RequestInvalid,
     UnknownVerb,
 )
-from helper.identifiers import Finding
-from helper.protocol import (
-    MAX_FRAME,
+from helper.contract.framing import MAX_FRAME, encode_frame, frame_length
+from helper.contract.identifiers import Finding
+from helper.contract.protocol import (
     VERBS,
     ErrorBody,
     Request,
     Response,
     decode_request,
     decode_response,
-    encode_frame,
     encode_request,
     encode_response,
     error_body,
-    frame_length,
-    parse_frame,
 )
-from helper.redact import REDACTOR
+from helper.contract.redact import REDACTOR
+from tests.fakes.frames import parse_frame
 from tests.helper.conftest import CANARY, LANE
 
 SHA = "ab" * 32

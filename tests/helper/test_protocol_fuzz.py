@@ -11,11 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helper.errors import HelperError, LaneRefused
-from helper.identifiers import lane_name_findings
-from helper.lanes import parse_lanes
-from helper.protocol import MAX_FRAME, TOKEN_VERBS, VERBS, Request, encode_request, parse_frame
+from helper.contract.errors import HelperError, LaneRefused
+from helper.contract.framing import MAX_FRAME
+from helper.contract.identifiers import lane_name_findings
+from helper.contract.lanes import parse_lanes
+from helper.contract.protocol import TOKEN_VERBS, VERBS, Request, encode_request
 from helper.resolve import resolve_lane
+from tests.fakes.frames import parse_frame
 from tests.helper.conftest import CANARY, HOST, LANE, lanes_toml
 
 settings.register_profile(

@@ -9,10 +9,11 @@ import json
 
 import pytest
 
-from helper.errors import RequestInvalid
-from helper.protocol import Request, Response, call, decode_request, encode_response
-from helper.redact import MASK, REDACTOR, Redactor
-from helper.systemd import transient_properties
+from helper.contract.client import call
+from helper.contract.errors import RequestInvalid
+from helper.contract.protocol import Request, Response, decode_request, encode_response
+from helper.contract.redact import MASK, REDACTOR, Redactor
+from helper.contract.transient import transient_properties
 from tests.helper.conftest import CANARY, LANE, World, out, serve_while
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from helper import runner_remove
-from helper.identifiers import unit_name_for
-from helper.protocol import Response
+from helper.contract.identifiers import unit_name_for
+from helper.contract.protocol import Response
 from helper.verbs.remove_runner_directory import REMOVE_PROGRAM
 from tests.helper.conftest import LANE, SERVICE_UID, SERVICE_USER, World, out
 

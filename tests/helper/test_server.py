@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from helper.errors import HelperUnreachable
-from helper.protocol import MAX_FRAME, Request, Response, call, decode_response, encode_frame
+from helper.contract.client import call
+from helper.contract.errors import HelperUnreachable
+from helper.contract.framing import MAX_FRAME, encode_frame
+from helper.contract.protocol import Request, Response, decode_response
 from helper.server import Server, listen_fds, listening_socket
 from tests.helper.conftest import AGENT_UID, LANE, OTHER_UID, World, abstract_socket, serve_while
 

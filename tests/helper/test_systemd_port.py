@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from dbus_fast import Message, MessageType, Variant
 
-from helper.errors import SystemdFailed
-from helper.systemd import DbusSystemd, TransientSpec, transient_properties
+from helper.contract.errors import SystemdFailed
+from helper.contract.systemd import DbusSystemd
+from helper.contract.transient import TransientSpec, transient_properties
 
 JOB = "/org/freedesktop/systemd1/job/42"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helper.dropin import render_dropin
-from helper.lanes import parse_lanes
+from helper.contract.dropin import render_dropin
+from helper.contract.lanes import parse_lanes
 from tests.helper.conftest import LANE, lanes_toml
 
 UNITS = Path(__file__).resolve().parents[2] / "units"

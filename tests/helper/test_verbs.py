@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from helper.dropin import render_dropin
-from helper.identifiers import unit_name_for
-from helper.lanes import load_lanes, parse_lanes
-from helper.protocol import VERBS, Response
+from helper.contract.dropin import render_dropin
+from helper.contract.identifiers import unit_name_for
+from helper.contract.lanes import load_lanes, parse_lanes
+from helper.contract.protocol import VERBS, Response
 from tests.helper.conftest import (
     AGENT_UID,
     CANARY,

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from helper.dropin import DROPIN_NAME, dropin_dir_name, render_dropin
-from helper.lanes import parse_lanes
+from helper.contract.dropin import DROPIN_NAME, dropin_dir_name, render_dropin
+from helper.contract.lanes import parse_lanes
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "units"

@@ -17,8 +17,9 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     UnitState,
 )
-from helper.dropin import expected_service, lane_dropin_path
-from helper.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
+from agent.unit_states import ActiveState, LoadState, UnitFileState
+from helper.contract.dropin import expected_service, lane_dropin_path
+from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LANE = "cm-website-chris-testing"
@@ -140,10 +141,10 @@ def unit(
     if not present:
         return UnitState(
             unit_name=f"launchplane-runner@{LANE}.service",
-            load_state="not-found",
-            active_state="inactive",
+            load_state=LoadState.NOT_FOUND,
+            active_state=ActiveState.INACTIVE,
             sub_state="dead",
-            unit_file_state="",
+            unit_file_state=UnitFileState.NONE,
         )
     fields: dict[str, Any] = {
         "unit_name": f"launchplane-runner@{LANE}.service",

@@ -195,23 +195,32 @@ def test_create_selected_for_zero_runners_and_no_local_service() -> None:
     assert result.needs_registration_token
 
 
-def test_remove_of_a_supervised_lane_tears_down_in_order() -> None:
+def test_remove_asks_github_first_then_tears_down_in_order() -> None:
+    """GitHub's DELETE is the first step: a credential that may not remove fails it before
+    anything local is touched (no half-removed lane), and no remove token is ever fetched."""
     result = plan(f.declared(), f.desired(), f.observed(), PlanPolicy(operation=REMOVE), f.NOW)
     assert result.steps == (
+        Step.DELETE_GITHUB_RUNNER,
         Step.STOP,
         Step.DISABLE,
         Step.REMOVE_UNIT,
         Step.DAEMON_RELOAD,
-        Step.FETCH_REMOVE_TOKEN,
         Step.UNREGISTER_RUNNER,
-        Step.DELETE_GITHUB_RUNNER,
         Step.REMOVE_DIRECTORY,
     )
 
 
+def test_a_drained_busy_runner_is_stopped_before_github_deletes_it() -> None:
+    busy = f.observed(github=f.inventory(f.runner(busy=True)))
+    policy = PlanPolicy(operation=REMOVE, drain_confirmed=True)
+    result = plan(f.declared(), f.desired(), busy, policy, f.NOW)
+    assert result.steps.index(Step.STOP) < result.steps.index(Step.DELETE_GITHUB_RUNNER)
+
+
 def test_adopting_a_local_only_lane_stops_and_unregisters_before_creating() -> None:
     result = plan(f.declared(), f.desired(), f.observed(github=f.inventory()), PlanPolicy(), f.NOW)
-    assert result.steps[:3] == (Step.STOP, Step.FETCH_REMOVE_TOKEN, Step.UNREGISTER_RUNNER)
+    assert result.steps[:2] == (Step.STOP, Step.UNREGISTER_RUNNER)
+    assert Step.FETCH_REMOVE_TOKEN not in result.steps
     assert Step.REGISTER_RUNNER in result.steps
 
 

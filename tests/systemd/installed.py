@@ -268,8 +268,9 @@ class InstalledHost:
 
 _CLIENT = r"""
 import json, sys
-from helper.errors import HelperUnreachable
-from helper.protocol import DEFAULT_SOCKET, Request, call
+from helper.contract.errors import HelperUnreachable
+from helper.contract.client import call
+from helper.contract.protocol import DEFAULT_SOCKET, Request
 spec = json.loads(sys.stdin.read())
 timeout = spec.pop("timeout")
 try:

@@ -30,7 +30,8 @@ INTRUDER = "lp-test-intruder"
 # N connections that send nothing, then M requests, then what the idle ones were answered.
 AGENT_DRIVER = r"""
 import json, os, socket, sys, threading, time
-from helper.protocol import DEFAULT_SOCKET, Request, call
+from helper.contract.client import call
+from helper.contract.protocol import DEFAULT_SOCKET, Request
 mode, counts = sys.argv[1], [int(c) for c in sys.argv[2:]]
 req = Request(version=1, verb="status", lane=os.environ["LANE"], dry_run=True)
 def one():
@@ -220,9 +221,10 @@ LIVE_STEP = r"""
 import asyncio, dataclasses, os, sys
 from dbus_fast import Variant
 from helper.config import HelperConfig
-from helper.lanes import load_lanes
+from helper.contract.lanes import load_lanes
 from helper.steps import extract_spec, register_spec
-from helper.systemd import DbusSystemd, transient_properties
+from helper.contract.systemd import DbusSystemd
+from helper.contract.transient import transient_properties
 declared = load_lanes("/etc/launchplane/lanes.toml")
 lane = declared.lanes_named(sys.argv[2])[0]
 if sys.argv[1] == "register":

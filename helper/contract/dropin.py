@@ -6,8 +6,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from helper.identifiers import Finding, unit_name_for
-from helper.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.identifiers import Finding, unit_name_for
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
 DROPIN_NAME = "50-lane.conf"
 UNIT_DIR = "/etc/systemd/system"

@@ -10,15 +10,13 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
 
-from helper.errors import ConfigError
-from helper.identifiers import (
+from helper.contract.errors import ConfigError
+from helper.contract.identifiers import (
     HOST_RE,
     MANAGED_LABEL,
     SERVICE_USER_RE,
@@ -30,16 +28,11 @@ from helper.identifiers import (
     path_findings,
     unit_name_for,
 )
+from helper.contract.models import StrictModel, validation_problems
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
 DEFAULT_GITHUB_WEB_URL = "https://github.com"
-
-
-class StrictModel(BaseModel):
-    """Boundary model: unknown fields refused, immutable, no type coercion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 Repository = Annotated[str, AfterValidator(canonical_repository)]
@@ -216,13 +209,6 @@ def lane_findings(
     return sorted(syntax_findings(lane) + policy_findings(lane, policy, all_lanes, counts))
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
-
 def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     """Parse lanes.toml text; any problem raises ConfigError naming the file and field paths."""
     try:
@@ -232,8 +218,7 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     try:
         parsed = LanesFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [(_loc(err["loc"]), err["msg"]) for err in exc.errors(include_input=False)]
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, validation_problems(exc, "(file)")) from None
     problems = [
         (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
         for i, lane in enumerate(parsed.lanes)

@@ -15,8 +15,8 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from helper.errors import LaneRefused
-from helper.identifiers import Finding
+from helper.contract.errors import LaneRefused
+from helper.contract.identifiers import Finding
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SMALL_FILE = 64 * 1024

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from helper.errors import SystemdFailed
-from helper.step_confinement import step_confinement
+from helper.contract.errors import SystemdFailed
+from helper.contract.transient import TransientOutcome, TransientSpec, transient_properties
 
 DESTINATION = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -91,34 +91,6 @@ class UnitFileChange:
         return {"kind": self.kind, "path": self.path, "source": self.source}
 
 
-@dataclass(frozen=True)
-class TransientSpec:
-    """A runner-user step: a fixed program run by systemd as `user` (no secret in here)."""
-
-    name: str
-    description: str
-    argv: tuple[str, ...]
-    user: str
-    working_directory: str
-    read_write_paths: tuple[str, ...]
-    environment: tuple[str, ...] = ()
-    private_network: bool = False
-    timeout: float = 600.0
-    read_only_paths: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TransientOutcome:
-    unit: str
-    job_result: str  # done | failed | timeout | canceled | dependency | skipped
-    exit_status: int | None
-    result: str | None  # the unit's Result: success | exit-code | timeout | signal ...
-
-    @property
-    def ok(self) -> bool:
-        return self.job_result == "done"
-
-
 class SystemdPort(Protocol):
     """The narrow interface the verbs use; `DbusSystemd` is real, `FakeSystemd` in-memory."""
 
@@ -137,31 +109,6 @@ class SystemdPort(Protocol):
     async def unit_properties(self, unit: str) -> UnitProps: ...
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome: ...
-
-
-def transient_properties(spec: TransientSpec) -> list[tuple[str, str, Any]]:
-    """Pure: the StartTransientUnit properties of a step, as (name, signature, value).
-    stdin is the only channel for a secret; it is passed as a file descriptor (index 0)."""
-    props: list[tuple[str, str, Any]] = [
-        ("Description", "s", spec.description),
-        ("Type", "s", "oneshot"),
-        ("ExecStart", "a(sasb)", [[spec.argv[0], list(spec.argv), False]]),
-        ("User", "s", spec.user),
-        ("Group", "s", spec.user),
-        ("WorkingDirectory", "s", spec.working_directory),
-        ("Environment", "as", list(spec.environment)),
-        ("StandardInputFileDescriptor", "h", 0),
-        ("StandardOutput", "s", "journal"),
-        ("StandardError", "s", "journal"),
-        ("SyslogIdentifier", "s", "launchplane-step"),
-        ("TimeoutStartUSec", "t", int(spec.timeout * 1_000_000)),
-        ("ReadWritePaths", "as", list(spec.read_write_paths)),
-        ("PrivateNetwork", "b", spec.private_network),
-        *step_confinement(spec.private_network),
-    ]
-    if spec.read_only_paths:
-        props.append(("ReadOnlyPaths", "as", list(spec.read_only_paths)))
-    return props
 
 
 def _changes(body: Any) -> tuple[UnitFileChange, ...]:

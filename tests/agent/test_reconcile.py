@@ -1,4 +1,4 @@
-"""The executor against an in-memory world: a completed record needs every gate, and the
+"""The pass against an in-memory world: a completed record needs every gate, and the
 absence of any one yields a failed record that names it."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.contracts import BaselineFinding, Gate, Operation, PlanPolicy
+from helper.contract.protocol import VerbResult
 from tests.agent.fakes import agent_for
 from tests.planner import factories as f
 
@@ -72,7 +73,7 @@ def test_github_online_but_service_inactive_fails(tmp_path: Path) -> None:
     assert record.status in {"completed", "failed"}
     # restart brings it back; but an inactive unit with GitHub online must fail verification:
     world.unit_active = False
-    agent.helper.call = lambda *a, **k: {"noop": True}  # type: ignore[method-assign]
+    agent.applier.helper.call = lambda *a, **k: VerbResult.from_result({"noop": True})  # type: ignore[method-assign]
     record = agent.run(declared.lanes[0], apply("k-2"))
     assert record.status == "failed"
     assert record.failed_gate is Gate.UNIT_ACTIVE
@@ -177,13 +178,15 @@ def test_reconcile_pass_applies_only_apply_lanes_and_is_quiet_when_steady(tmp_pa
     agent, _, _ = agent_for(tmp_path, apply=True)
     first = agent.reconcile_pass()
     assert [r.status for r in first] == ["completed"]
-    count = len(list(agent.store.records()))
-    second = agent.reconcile_pass()
+    count = len(list(agent.recorder.store.records()))
+    second = agent.reconcile_pass(every_lane=True)
     assert second[0].status == "completed"
     # The first supervised pass is a new situation: it is planned and verified once more.
-    assert len(list(agent.store.records())) == count + 2
-    third = agent.reconcile_pass()
-    assert len(list(agent.store.records())) == count + 2  # identical situation: nothing new
+    assert len(list(agent.recorder.store.records())) == count + 2
+    third = agent.reconcile_pass(every_lane=True)
+    assert (
+        len(list(agent.recorder.store.records())) == count + 2
+    )  # identical situation: nothing new
     assert third[0].record_id == second[0].record_id
 
 
@@ -202,15 +205,15 @@ def test_token_values_never_reach_records_logs_or_output(
     import io
 
     from agent import logs
-    from agent.cli import render_record
-    from helper.redact import variants
+    from agent.render import render_record
+    from helper.contract.redact import variants
 
     stream = io.StringIO()
     logs.configure(json_output=True, stream=stream)
     try:
         agent, _, declared = agent_for(tmp_path)
         issued: list[str] = []
-        github = agent.github
+        github = agent.observer.github
         original = github.registration_token
 
         def spy(repository: str):  # type: ignore[no-untyped-def]
@@ -235,7 +238,7 @@ def test_token_values_never_reach_records_logs_or_output(
 
 
 def test_docker_is_probed_once_per_pass_not_per_lane(tmp_path: Path) -> None:
-    from agent.baseline import DockerVersions
+    from agent.ports import DockerVersions
 
     agent, _, declared = agent_for(tmp_path)
     probes: list[int] = []
@@ -244,6 +247,6 @@ def test_docker_is_probed_once_per_pass_not_per_lane(tmp_path: Path) -> None:
         probes.append(1)
         return DockerVersions("27.1", "27.1", None)
 
-    agent.docker = probe
-    agent.observe([declared.lanes[0]] * 5)
+    agent.observer.host.docker = probe  # type: ignore[method-assign]
+    agent.observer.observe([declared.lanes[0]] * 5)
     assert probes == [1]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helper.identifiers import Finding
+from helper.contract.identifiers import Finding
 
 
 class LaunchplaneError(Exception):
@@ -40,15 +40,24 @@ class LaunchplaneError(Exception):
 
 
 class ConfigError(LaunchplaneError):
-    """lanes.toml could not be loaded; says which file, which field and what is wrong."""
+    """A process's configuration (lanes.toml, its environment) could not be loaded; says
+    which source, which field and what is wrong."""
 
     code = "config_invalid"
 
-    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, path: str, problems: list[tuple[str, str]], *, what: str = "lanes file"
+    ) -> None:
         self.path = path
         self.problems = problems
         lines = [f"{path}: {field}: {message}" for field, message in problems]
-        super().__init__("invalid lanes file\n" + "\n".join(lines))
+        super().__init__(f"invalid {what}\n" + "\n".join(lines))
+
+
+class UsageError(LaunchplaneError):
+    """A command line asked for something it cannot have; the message says what."""
+
+    code = "usage"
 
 
 class HelperError(LaunchplaneError):

@@ -15,8 +15,9 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from helper.errors import SystemdFailed
-from helper.systemd import TransientOutcome, TransientSpec, UnitFileChange, UnitProps
+from helper.contract.errors import SystemdFailed
+from helper.contract.systemd import UnitFileChange, UnitProps
+from helper.contract.transient import TransientOutcome, TransientSpec
 
 StepHandler = Callable[[TransientSpec, bytes], int]
 

@@ -1,0 +1,98 @@
+"""Observe: every outside read of a pass, through ports (GitHub, systemd's units, the host)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from structlog.contextvars import bound_contextvars
+
+from agent.contracts import (
+    BaselineState,
+    GithubInventory,
+    GithubProblem,
+    HostPolicy,
+    RunnerLaneMaintainerDesiredState,
+    RunnerLaneMaintainerObservedState,
+)
+from agent.github.errors import GitHubError
+from agent.github.payloads import inventory_named
+from agent.logs import get_logger
+from agent.ports import Clock, DockerVersions, GitHubPort, HostPort, UnitObserver
+from helper.contract.errors import LaunchplaneError
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Observer:
+    """Reads every lane of a pass at once: one GitHub listing per repository, one D-Bus
+    connection for all units, Docker's versions once; the rest per lane."""
+
+    policy: HostPolicy
+    github: GitHubPort
+    units: UnitObserver
+    host: HostPort
+    clock: Clock
+
+    def inventories(
+        self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
+    ) -> tuple[dict[str, GithubInventory | None], dict[str, GithubProblem]]:
+        """One listing per repository (ETag: a steady pass costs no rate limit)."""
+        out: dict[str, GithubInventory | None] = {}
+        errors: dict[str, GithubProblem] = {}
+        for repository in sorted({lane.repository for lane in lanes}):
+            try:
+                runners = self.github.list_runners(repository)
+            except GitHubError as exc:
+                errors[repository] = GithubProblem(
+                    code=exc.code, message=str(exc), retry_at=exc.retry_at
+                )
+                runners = None
+            for lane in lanes:
+                if lane.repository == repository:
+                    out[lane.lane_name] = (
+                        None if runners is None else inventory_named(runners, lane.lane_name)
+                    )
+        return out, errors
+
+    def observe(
+        self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
+    ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GithubProblem]]:
+        """Every lane's observation, and the repositories whose listing failed (with why)."""
+        inventories, errors = self.inventories(lanes)
+        units = self.units.observe(lanes)
+        versions = self.host.docker()  # once per pass, not per lane
+        host = self.host.host_name()
+        out = {}
+        for lane in lanes:
+            with bound_contextvars(lane=lane.lane_name):
+                out[lane.lane_name] = RunnerLaneMaintainerObservedState(
+                    lane_name=lane.lane_name,
+                    host_name=host,
+                    observed_at=(now := self.clock()),
+                    service_user_uid=self.host.user_uid(lane.service_user),
+                    github=inventories.get(lane.lane_name),
+                    github_problem=errors.get(lane.repository),
+                    local=self.host.runner_directory(lane),
+                    unit=units[lane.lane_name],
+                    baseline=self._baseline(lane, now, versions),
+                )
+        return out, errors
+
+    def observe_one(
+        self, lane: RunnerLaneMaintainerDesiredState
+    ) -> RunnerLaneMaintainerObservedState:
+        observed, _ = self.observe([lane])
+        return observed[lane.lane_name]
+
+    def _baseline(
+        self, lane: RunnerLaneMaintainerDesiredState, now: datetime, versions: DockerVersions
+    ) -> BaselineState | None:
+        """The lane's baseline, or None (which blocks) when it could not be checked."""
+        try:
+            return self.host.baseline(lane, self.policy, now, versions)
+        except (OSError, LaunchplaneError) as exc:
+            log.warning("baseline.unavailable", error=type(exc).__name__)
+            return None

@@ -1,0 +1,43 @@
+"""What the CLI prints for people: plans, audit records and tables (pure, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.contracts import RunnerLaneMaintainerAuditRecord, RunnerLaneMaintainerPlan
+
+
+def render_plan(result: RunnerLaneMaintainerPlan) -> str:
+    lines = [
+        f"lane    {result.lane_name}",
+        f"status  {result.status}",
+        f"action  {result.action.value}",
+        f"shape   {result.shape.value}",
+    ]
+    lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
+    lines += [f"next    {s}" for s in result.next_steps]
+    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
+    return "\n".join(lines)
+
+
+def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
+    lines = [
+        f"record  {record.record_id}",
+        f"audit   {record.status}  ({record.created_at.isoformat()})",
+        render_plan(record.plan),
+    ]
+    lines += [
+        f"gate    {'PASS' if g.passed else 'FAIL'} {g.gate.value}: {g.detail}" for g in record.gates
+    ]
+    if record.error:
+        lines.append(f"error   {record.error}")
+    return "\n".join(lines)
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """Columns as wide as their widest cell, two spaces apart; the keys are the header."""
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]} if rows else {}
+    table = "  ".join(k.ljust(w) for k, w in widths.items())
+    for r in rows:
+        table += "\n" + "  ".join(str(r[k]).ljust(w) for k, w in widths.items())
+    return table

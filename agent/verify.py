@@ -1,0 +1,130 @@
+"""Verify: wait (on the injected clock) for the runner online, observe again, check every gate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from agent.contracts import (
+    Gate,
+    GateResult,
+    GithubInventory,
+    LanesFile,
+    RunnerLaneMaintainerDesiredState,
+    RunnerLaneMaintainerObservedState,
+)
+from agent.gates import evaluate_gates
+from agent.github.errors import GitHubError
+from agent.logs import get_logger
+from agent.ports import Clock, GitHubPort, Sleep
+from helper.contract.dropin import rendered_hash
+
+log = get_logger(__name__)
+
+ObserveOne = Callable[[RunnerLaneMaintainerDesiredState], RunnerLaneMaintainerObservedState]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What verification found: the record's status and the fields that prove it."""
+
+    status: str
+    observed_post: RunnerLaneMaintainerObservedState
+    gates: tuple[GateResult, ...] = ()
+    failed_gate: Gate | None = None
+    error: str | None = None
+    timings: tuple[tuple[str, float], ...] = ()
+
+    def record_fields(self) -> dict[str, Any]:
+        return {
+            "observed_post": self.observed_post,
+            "gates": self.gates,
+            "failed_gate": self.failed_gate,
+            "error": self.error,
+        }
+
+
+def online(inventory: GithubInventory | None) -> bool:
+    return bool(
+        inventory and len(inventory.runners) == 1 and inventory.runners[0].status == "online"
+    )
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """Checks a lane after its apply against a fresh observation, never the plan."""
+
+    declared: LanesFile
+    github: GitHubPort
+    observe_one: ObserveOne
+    clock: Clock
+    sleep: Sleep
+    online_timeout: float
+    poll_interval: float
+
+    def wait_online(self, desired: RunnerLaneMaintainerDesiredState) -> GithubInventory | None:
+        """Poll GitHub until the lane's one runner is online or the timeout (clock time) ends."""
+        deadline = self.clock() + timedelta(seconds=self.online_timeout)
+        inventory: GithubInventory | None = None
+        while True:
+            try:
+                inventory = self.github.runners_named(desired.repository, desired.lane_name)
+            except GitHubError as exc:
+                log.warning("verify.github_unavailable", error=exc.code)
+            if online(inventory) or self.clock() >= deadline:
+                return inventory
+            self.sleep(self.poll_interval)
+
+    def verify(
+        self, desired: RunnerLaneMaintainerDesiredState, evidence: dict[str, Any]
+    ) -> Verdict:
+        """Every gate against the observation after the start; `completed` needs them all.
+        Adds the runners and GitHub's request counts to `evidence`."""
+        started = time.monotonic()
+        self.wait_online(desired)
+        waited = time.monotonic() - started
+        started = time.monotonic()
+        post = self.observe_one(desired)
+        timings = (
+            ("wait_online", waited),
+            ("observe_post_and_baseline", time.monotonic() - started),
+        )
+        runners = post.github.runners if post.github else ()
+        evidence["runners"] = [r.model_dump(mode="json") for r in runners]
+        evidence["github_requests"] = self.github.stats.as_evidence()
+        gates = evaluate_gates(
+            self.declared,
+            desired,
+            post,
+            expected_dropin_hash=rendered_hash(desired),
+            provider_evidence=evidence,
+            now=self.clock(),
+        )
+        failed = next((g for g in gates if not g.passed), None)
+        return Verdict(
+            status="failed" if failed else "completed",
+            observed_post=post,
+            gates=gates,
+            failed_gate=failed.gate if failed else None,
+            error=failed.detail if failed else None,
+            timings=timings,
+        )
+
+    def verify_removed(self, desired: RunnerLaneMaintainerDesiredState) -> Verdict:
+        """A remove completes no lane; it succeeds when nothing of the lane is left."""
+        post = self.observe_one(desired)
+        left = []
+        if post.github is None or post.github.runners:
+            left.append("GitHub registration")
+        if post.unit.exists:
+            left.append("unit")
+        if post.local.exists:
+            left.append("runner directory")
+        return Verdict(
+            status="failed" if left else "removed",
+            observed_post=post,
+            error=("left behind: " + ", ".join(left)) if left else None,
+        )
