@@ -7,6 +7,7 @@ Hierarchy::
         ├── AuditConflict          a record exists with a different payload, or the store is unsafe
         ├── AuditNotFound          no record of that id
         ├── AuditStoreError        the store could not be written (path and errno in the text)
+        ├── ProofStale             a key's stored proof no longer holds (a new key acts again)
         ├── PassLocked             another reconcile pass holds the lock
         └── PlanStepFailed         a step of an applied plan failed (carries the step name)
 
@@ -32,6 +33,12 @@ class AuditNotFound(AgentError):
 
 class AuditStoreError(AgentError):
     code = "audit_store_failed"
+
+
+class ProofStale(AgentError):
+    """An explicit idempotency key's `completed` no longer holds on a fresh observation."""
+
+    code = "proof_stale"
 
 
 class PassLocked(AgentError):

@@ -69,6 +69,21 @@ def _unit(
     return problems
 
 
+def stability_problems(first: UnitState, second: UnitState) -> list[str]:
+    """The unit stayed up between two observations: same MainPID, no restart, no new
+    activation. A crash-looping runner sampled while it happens to be active fails here."""
+    problems = []
+    if second.n_restarts != first.n_restarts:
+        problems.append(
+            f"restarted {second.n_restarts - first.n_restarts} time(s) in the stability window"
+        )
+    if second.main_pid != first.main_pid:
+        problems.append(f"MainPID changed from {first.main_pid} to {second.main_pid}")
+    if second.active_enter_monotonic != first.active_enter_monotonic:
+        problems.append("the unit re-entered active during the stability window")
+    return problems
+
+
 def _process(
     desired: RunnerLaneMaintainerDesiredState, unit: UnitState, uid: int | None
 ) -> list[str]:
@@ -167,6 +182,7 @@ def evaluate_gates(
     provider_evidence: dict[str, Any],
     now: datetime,
     tolerated_dropins: frozenset[str] = frozenset(),
+    earlier: RunnerLaneMaintainerObservedState | None = None,
 ) -> tuple[GateResult, ...]:
     """All eight gates in order; the record may say `completed` only if every one passed."""
     findings = lane_findings(desired, declared.policy, declared.lanes, declared.counts)
@@ -193,7 +209,8 @@ def evaluate_gates(
         _result(Gate.DECLARED, declared_problems, "declared and allowlisted"),
         _result(
             Gate.UNIT_ACTIVE,
-            _unit(desired, post.unit, expected_dropin_hash, tolerated_dropins),
+            _unit(desired, post.unit, expected_dropin_hash, tolerated_dropins)
+            + (stability_problems(earlier.unit, post.unit) if earlier is not None else []),
             "enabled, active, owned; systemd runs the desired configuration",
         ),
         _result(Gate.PROCESS_USER, user_problems, f"MainPID runs run.sh as uid {uid} only"),

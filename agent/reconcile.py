@@ -12,6 +12,7 @@ from typing import Any
 from structlog.contextvars import bound_contextvars
 
 from agent.apply import Applier, Applying, StepLog
+from agent.blockers import BlockerCode
 from agent.contracts import (
     GithubProblem,
     LanesFile,
@@ -22,7 +23,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     RunnerLaneMaintainerPlan,
 )
-from agent.errors import PlanStepFailed
+from agent.errors import PlanStepFailed, ProofStale
 from agent.github.errors import GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
@@ -31,7 +32,7 @@ from agent.ports import Clock, SchedulePort
 from agent.records import Recorder
 from agent.schedule import Cadence, Schedule, next_look
 from agent.verify import Verifier
-from helper.contract.errors import LaunchplaneError
+from helper.contract.errors import LaunchplaneError, UsageError
 from helper.contract.redact import REDACTOR
 
 log = get_logger(__name__)
@@ -57,8 +58,16 @@ def pass_key(
         "desired": desired_hash(desired),
         "plan": [result.status, result.action.value, result.shape.value, list(result.steps)],
         "blockers": sorted(b.code for b in result.blockers),
-        "unit": [observed.unit.active_state, observed.unit.main_pid, observed.unit.n_restarts],
-        "github": sorted((r.id, r.status) for r in runners),
+        "unit": [
+            observed.unit.active_state,
+            observed.unit.unit_file_state,
+            observed.unit.main_pid,
+            observed.unit.n_restarts,
+            observed.unit.need_daemon_reload,
+            observed.unit.dropin_hash,
+            list(observed.unit.drop_in_paths),
+        ],
+        "github": sorted((r.id, r.status, sorted(r.label_names)) for r in runners),
         "baseline": sorted(f.code for f in observed.baseline.findings)
         if observed.baseline
         else None,
@@ -93,10 +102,41 @@ class Reconciler:
             if policy.mode == "apply" and key:
                 stored = self.recorder.replayed(desired.lane_name, key)
                 if stored is not None:
-                    return stored
+                    return self._replay(desired, policy, stored)
             pre = pre if pre is not None else self.observer.observe_one(desired)
             result = plan(self.declared, desired, pre, policy, self.clock())
             return self.carry_out(desired, pre, result)
+
+    def _replay(
+        self,
+        desired: RunnerLaneMaintainerDesiredState,
+        policy: PlanPolicy,
+        stored: RunnerLaneMaintainerAuditRecord,
+    ) -> RunnerLaneMaintainerAuditRecord:
+        """An explicit key names one request: the same key for another operation, lane state
+        or flags is refused (exit 2); a stored `completed` is answered only while its gates
+        still hold on a fresh observation."""
+        earlier = stored.plan.policy
+        asked = (policy.operation, policy.drain_confirmed, desired_hash(desired))
+        recorded = (earlier.operation, earlier.drain_confirmed, desired_hash(stored.desired))
+        if asked != recorded:
+            raise UsageError(
+                f"--idempotency-key {policy.idempotency_key!r} was used at "
+                f"{stored.created_at:%Y-%m-%d %H:%M:%S} for {earlier.operation.value} of "
+                f"{stored.lane_name} (record {stored.record_id}) with other flags or another "
+                "desired state; use a new key for this request"
+            )
+        if stored.status == "completed":
+            failing = self.verifier.holds(desired, self.observer.observe_one(desired))
+            if failing is not None:
+                raise ProofStale(
+                    f"--idempotency-key {policy.idempotency_key!r} proved this lane at "
+                    f"{stored.created_at:%Y-%m-%d %H:%M:%S} (record {stored.record_id}), but "
+                    f"it no longer holds ({failing.gate.value}: {failing.detail}); run again "
+                    "with a new key to act"
+                )
+        log.info("apply.replayed", record_id=stored.record_id)
+        return stored
 
     def carry_out(
         self,
@@ -106,6 +146,9 @@ class Reconciler:
     ) -> RunnerLaneMaintainerAuditRecord:
         """Record the plan; in apply mode and ready, apply it, verify and record the outcome."""
         key = result.policy.idempotency_key
+        refused = {BlockerCode.MISSING_CONFIRMATION, BlockerCode.MISSING_IDEMPOTENCY_KEY}
+        if refused & {b.code for b in result.blockers}:
+            key = None  # refused before any action: a retry with the same key must run
         planned = self.recorder.write("planned", key, desired, pre, result)
         if result.policy.mode != "apply":
             return planned
@@ -186,7 +229,13 @@ class Reconciler:
         if not lane.apply:
             return self.recorder.planned_once(lane, pre, dry, key)
         stored = self.recorder.replayed(lane.lane_name, key)
-        if stored is not None:
+        if stored is not None and stored.status == "completed":
+            failing = self.verifier.holds(lane, pre)
+            if failing is None:
+                return stored  # steady: the proof still holds on this pass's observation
+            log.info("pass.proof_stale", record_id=stored.record_id, gate=failing.gate.value)
+            key = pass_key(lane, pre, dry, f"stale:{stored.record_id}")  # act anew
+        elif stored is not None:
             return stored
         confirmation = f"apply {lane.lane_name}"
         policy = PlanPolicy(mode="apply", idempotency_key=key, confirmation=confirmation)

@@ -47,6 +47,18 @@ class Verdict:
         }
 
 
+def both_samples(
+    first: tuple[GateResult, ...], second: tuple[GateResult, ...]
+) -> tuple[GateResult, ...]:
+    """A gate passes only if it passed on both observations of the stability window."""
+    return tuple(
+        b
+        if not b.passed or a.passed
+        else a.model_copy(update={"detail": f"first sample: {a.detail}"})
+        for a, b in zip(first, second, strict=True)
+    )
+
+
 def online(inventory: GithubInventory | None) -> bool:
     return bool(
         inventory and len(inventory.runners) == 1 and inventory.runners[0].status == "online"
@@ -64,6 +76,7 @@ class Verifier:
     sleep: Sleep
     online_timeout: float
     poll_interval: float
+    stability_window: float = 2 * 2.0  # two poll rounds (docs/runner-lane-baseline.md)
 
     def wait_online(self, desired: RunnerLaneMaintainerDesiredState) -> GithubInventory | None:
         """Poll GitHub until the lane's one runner is online or the timeout (clock time) ends."""
@@ -71,7 +84,10 @@ class Verifier:
         inventory: GithubInventory | None = None
         while True:
             try:
-                inventory = self.github.runners_named(desired.repository, desired.lane_name)
+                # fresh: after a change, what GitHub says now, never a cached answer
+                inventory = self.github.runners_named(
+                    desired.repository, desired.lane_name, fresh=True
+                )
             except GitHubError as exc:
                 log.warning("verify.github_unavailable", error=exc.code)
             if online(inventory) or self.clock() >= deadline:
@@ -87,21 +103,23 @@ class Verifier:
         self.wait_online(desired)
         waited = time.monotonic() - started
         started = time.monotonic()
+        first = self.observe_one(desired)
+        observed_first = time.monotonic() - started
+        self.sleep(self.stability_window)  # the injected sleep: fake time in pure tests
+        started = time.monotonic()
         post = self.observe_one(desired)
         timings = (
             ("wait_online", waited),
-            ("observe_post_and_baseline", time.monotonic() - started),
+            ("observe_post_and_baseline", observed_first),
+            ("stability_window", self.stability_window),
+            ("observe_again", time.monotonic() - started),
         )
         runners = post.github.runners if post.github else ()
         evidence["runners"] = [r.model_dump(mode="json") for r in runners]
         evidence["github_requests"] = self.github.stats.as_evidence()
-        gates = evaluate_gates(
-            self.declared,
-            desired,
-            post,
-            expected_dropin_hash=rendered_hash(desired),
-            provider_evidence=evidence,
-            now=self.clock(),
+        evidence["stability_window_seconds"] = self.stability_window
+        gates = both_samples(
+            self._gates(desired, first, evidence), self._gates(desired, post, evidence, first)
         )
         failed = next((g for g in gates if not g.passed), None)
         return Verdict(
@@ -111,6 +129,31 @@ class Verifier:
             failed_gate=failed.gate if failed else None,
             error=failed.detail if failed else None,
             timings=timings,
+        )
+
+    def holds(
+        self, desired: RunnerLaneMaintainerDesiredState, now: RunnerLaneMaintainerObservedState
+    ) -> GateResult | None:
+        """Whether a stored proof still holds on a fresh observation: the first gate that
+        fails now, or None. A stored `completed` is never answered without this."""
+        gates = self._gates(desired, now, {"observed_by": "replay check"})
+        return next((g for g in gates if not g.passed), None)
+
+    def _gates(
+        self,
+        desired: RunnerLaneMaintainerDesiredState,
+        post: RunnerLaneMaintainerObservedState,
+        evidence: dict[str, Any],
+        earlier: RunnerLaneMaintainerObservedState | None = None,
+    ) -> tuple[GateResult, ...]:
+        return evaluate_gates(
+            self.declared,
+            desired,
+            post,
+            expected_dropin_hash=rendered_hash(desired),
+            provider_evidence=evidence,
+            now=self.clock(),
+            earlier=earlier,
         )
 
     def verify_removed(self, desired: RunnerLaneMaintainerDesiredState) -> Verdict:

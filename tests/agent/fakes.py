@@ -79,7 +79,7 @@ class FakeGitHub:
         self.stats.requests += 1
         return list(self.world.runners.values())
 
-    def runners_named(self, repository: str, name: str) -> GithubInventory:
+    def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
         return inventory_named(self.list_runners(repository), name)
 
     def delete_runner(self, repository: str, runner_id: int) -> bool:

@@ -10,9 +10,11 @@ import pytest
 
 from agent import reconcile
 from agent.apply import HELPER_VERBS, STEP_HANDLERS
-from agent.contracts import GithubInventory, PlanPolicy, Step
+from agent.contracts import Gate, GithubInventory, PlanPolicy, Step
+from agent.github.models import RequestStats
 from agent.planner import plan, retarget
 from agent.verify import Verifier
+from helper.contract.dropin import rendered_hash
 from helper.contract.protocol import VERBS, VerbResult
 from tests.agent.fakes import NOW, agent_for
 from tests.planner import factories as f
@@ -41,7 +43,7 @@ class FakeTime:
 class NeverOnline:
     calls = 0
 
-    def runners_named(self, repository: str, name: str) -> GithubInventory:
+    def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
         self.calls += 1
         return f.inventory(f.runner(status="offline"))
 
@@ -134,3 +136,81 @@ def test_the_agent_honours_the_helpers_reload_needed(
     steps = {s["step"]: s for s in record.provider_evidence["steps"]}
     skipped = steps["daemon_reload"]["result"] == {"skipped": "drop-in unchanged"}
     assert skipped is not reloaded
+
+
+class AlwaysOnline:
+    def __init__(self) -> None:
+        self.fresh: list[bool] = []
+        self.stats = RequestStats()
+
+    def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
+        self.fresh.append(fresh)
+        return f.inventory(f.runner())
+
+
+def unit(**changes: Any) -> Any:
+    """The lane's unit as it is when proven, with the drop-in hash verify expects."""
+    return f.unit(dropin_hash=rendered_hash(f.desired()), **changes)
+
+
+def observations(*units: Any) -> Any:
+    """observe_one that answers one prepared observation per call."""
+    queue = [
+        f.observed(baseline=f.baseline().model_copy(update={"evidence": {"x": "y"}}), unit=u)
+        for u in units
+    ]
+
+    def observe_one(_desired: Any) -> Any:
+        return queue.pop(0)
+
+    return observe_one
+
+
+def stability_verifier(time: FakeTime, github: AlwaysOnline, *units: Any) -> Verifier:
+    return Verifier(
+        declared=f.declared(),
+        github=github,  # type: ignore[arg-type]
+        observe_one=observations(*units),
+        clock=time.clock,
+        sleep=time.sleep,
+        online_timeout=10.0,
+        poll_interval=2.0,
+        stability_window=4.0,
+    )
+
+
+def test_completed_needs_two_observations_across_the_stability_window() -> None:
+    time, github = FakeTime(), AlwaysOnline()
+    verdict = stability_verifier(time, github, unit(), unit()).verify(f.desired(), {})
+    assert verdict.status == "completed", verdict.error
+    assert time.slept == [4.0]  # the window, on fake time
+    assert github.fresh == [True]  # after a change, GitHub is read without If-None-Match
+    assert ("stability_window", 4.0) in verdict.timings
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"n_restarts": 1},  # systemd restarted it in between: a crash loop sampled while up
+        {"main_pid": 5151},
+        {"active_enter_monotonic": 99},
+        {"active_state": "activating", "sub_state": "auto-restart"},
+    ],
+)
+def test_a_unit_that_did_not_stay_up_in_the_window_is_not_completed(
+    second: dict[str, Any],
+) -> None:
+    time, github = FakeTime(), AlwaysOnline()
+    verifier = stability_verifier(time, github, unit(), unit(**second))
+    verdict = verifier.verify(f.desired(), {})
+    assert verdict.status == "failed"
+    assert verdict.failed_gate is Gate.UNIT_ACTIVE
+
+
+def test_a_gate_that_failed_on_the_first_sample_fails_the_verdict() -> None:
+    time, github = FakeTime(), AlwaysOnline()
+    first = unit(main_process=f.process(uids=(0, 0, 0, 0)))
+    verdict = stability_verifier(time, github, first, unit()).verify(f.desired(), {})
+    assert verdict.status == "failed"
+    assert verdict.failed_gate is Gate.PROCESS_USER
+    assert "first sample" in (verdict.error or "")
