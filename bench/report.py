@@ -19,6 +19,21 @@ from bench.plot import plot
 from bench.results import DOC, OUT_JSON, PLOT, load_results, save_results
 from bench.tables import print_summary
 
+KEPT_SECTIONS = (("<!-- evidence-bench:start -->", "<!-- evidence-bench:end -->"),)
+"""Sections that other benchmarks (bench/evidence.py) own: carried over, never dropped."""
+
+
+def keep_sections(text: str, doc: Path) -> str:
+    try:
+        old = doc.read_text(encoding="utf-8")
+    except OSError:
+        return text
+    for start, end in KEPT_SECTIONS:
+        if start in old and end in old and start not in text:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(start) : old.index(end) + len(end)]
+            text += "\n"
+    return text
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -39,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         save_results(results, ns.json)
     print_summary(results)
     plot(results, ns.plot)
-    ns.doc.write_text(render(results), encoding="utf-8")
+    ns.doc.write_text(keep_sections(render(results), ns.doc), encoding="utf-8")
     print(f"\nwrote {ns.doc} and {ns.plot}" + ("" if ns.from_json else f"; raw: {ns.json}"))
     return 0
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from bench.document import render
+from bench.report import keep_sections
 from bench.results import Results
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -51,3 +52,12 @@ def test_the_report_is_split_into_small_modules() -> None:
     parts = ("results", "measure", "analysis", "fmt", "plot", "tables", "document", "report")
     sizes = {name: len((BENCH / f"{name}.py").read_text().splitlines()) for name in parts}
     assert max(sizes.values()) <= 300, sizes
+
+
+def test_a_regenerated_document_keeps_the_evidence_benchmark_section(tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    section = "<!-- evidence-bench:start -->\nfigures\n<!-- evidence-bench:end -->"
+    doc.write_text(f"old pass figures\n\n{section}\n", encoding="utf-8")
+    out = keep_sections("new pass figures\n", doc)
+    assert out.startswith("new pass figures")
+    assert section in out
