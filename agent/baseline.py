@@ -200,6 +200,7 @@ def check_baseline(
         # where its jobs' Docker CLI looks for credentials.
         findings += _docker_credentials(desired.runner_directory, entry.pw_uid)
         findings += _privileged_groups(entry, getgrall)
+    findings += versions.os_findings  # before registration: config.sh would exit 1 without them
     findings += _directory_findings(desired, policy, uid)
     findings += _writable_by_others(desired)
     evidence["runner_directory"] = desired.runner_directory

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import datetime
 
 from agent.baseline import check_baseline, probe_docker
 from agent.contracts import BaselineState, HostPolicy, LocalRunnerDirectory
 from agent.observe_local import observe_directory, service_user_uid
+from agent.osdeps import probe_os_dependencies
 from agent.ports import DockerVersions
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
@@ -25,7 +27,8 @@ class LocalHost:
         return observe_directory(desired)
 
     def docker(self) -> DockerVersions:
-        return probe_docker()
+        versions = probe_docker()
+        return replace(versions, os_findings=tuple(probe_os_dependencies()))
 
     def baseline(
         self,

@@ -11,6 +11,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from agent.contracts import (
+    BaselineFinding,
     BaselineState,
     GithubInventory,
     GithubLabel,
@@ -32,11 +33,13 @@ Sleep = Callable[[float], None]
 
 @dataclass(frozen=True)
 class DockerVersions:
-    """Docker's versions as the host reports them; None where absent or unreachable."""
+    """The host facts a pass probes once: Docker's versions as the host reports them (None
+    where absent or unreachable), and what actions/runner needs of the OS that is missing."""
 
     engine: str | None
     cli: str | None
     buildx: str | None
+    os_findings: tuple[BaselineFinding, ...] = ()
 
 
 class GitHubPort(Protocol):

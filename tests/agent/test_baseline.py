@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.baseline import check_baseline
+from agent.osdeps import CODE, os_dependency_findings
 from agent.ports import DockerVersions
 from helper.contract.lanes import HostPolicy
 from tests.planner import factories as f
@@ -168,3 +169,25 @@ def test_a_group_writable_parent_is_a_finding(tmp_path: Path) -> None:
     lane_dir(tmp_path)
     (tmp_path / "runners").chmod(0o775)
     assert "unsafe_path_permissions" in run(tmp_path)
+
+
+def test_a_missing_os_dependency_is_a_finding_before_any_registration(tmp_path: Path) -> None:
+    lane_dir(tmp_path)
+    missing = os_dependency_findings({"ldd": "/usr/bin/ldd", "ldconfig": "/sbin/ldconfig"}, "")
+    root = tmp_path / "runners"
+    policy = HostPolicy(
+        allowed_repositories=(f.REPO,),
+        approved_hosts=(f.HOST,),
+        allowed_registration_roots=(str(root),),
+        allowed_service_users=(f.USER,),
+    )
+    state = check_baseline(
+        f.desired(registration_root=str(root)),
+        policy,
+        f.NOW,
+        DockerVersions("27.1", "27.1", "0.12.1", os_findings=tuple(missing)),
+        getpwnam=lambda _name: entry(tmp_path / "home"),
+        getgrall=list,
+    )
+    assert any("libicu" in x.message for x in state.findings if x.code == CODE)
+    assert not state.ready

@@ -35,8 +35,10 @@ set -euo pipefail
 
 readonly SCRIPT_VERSION=1
 readonly SUITE=bookworm
+# libicu72, libkrb5-3, libssl3, zlib1g: what actions/runner needs (the .deb's Depends); the
+# agent's baseline refuses a host without them (runner_os_dependency_missing).
 readonly INCLUDE="systemd,systemd-sysv,dbus,python3,python3-venv,procps,ca-certificates,\
-debhelper,dpkg-dev,build-essential,lintian,fakeroot"
+debhelper,dpkg-dev,build-essential,lintian,fakeroot,libicu72,libkrb5-3,libssl3,zlib1g"
 readonly MASK_UNITS="console-getty.service getty@tty1.service apt-daily.timer \
 apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer dpkg-db-backup.timer"
 readonly DPKG_EXCLUDES=(
