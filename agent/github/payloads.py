@@ -3,15 +3,17 @@ runner models. Errors name field paths only, never values (a payload may hold a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, RootModel, SecretStr, ValidationError
 
 from agent.contracts import GithubInventory, GithubLabel, GithubRunner
 from agent.github.errors import GitHubNotFound, GitHubProtocolError
 from agent.github.models import RunnerDownload
 from helper.contract.models import describe_validation
+from helper.contract.redact import REDACTOR
 
 DEFAULT_READ_ONLY = frozenset({"self-hosted", "linux", "x64", "arm", "arm64", "macos", "windows"})
 _M = TypeVar("_M", bound=BaseModel)
@@ -87,6 +89,27 @@ def inventory_named(runners: Sequence[GithubRunner], name: str) -> GithubInvento
     return GithubInventory(runners=matching, total_count=len(matching))
 
 
+def downloads(content: bytes, operation: str) -> list[RunnerDownload]:
+    """The runner applications of a downloads answer; each temp_download_token is registered
+    with the redactor before anything else looks at it."""
+    out = []
+    for item in parse(ApplicationList, content, operation).root:
+        temp = item.temp_download_token
+        if temp:
+            REDACTOR.register(temp)
+        out.append(
+            RunnerDownload(
+                os=item.os,
+                architecture=item.architecture,
+                download_url=item.download_url,
+                filename=item.filename,
+                sha256_checksum=item.sha256_checksum,
+                temp_download_token=SecretStr(temp) if temp else None,
+            )
+        )
+    return out
+
+
 def select_download(
     downloads: Sequence[RunnerDownload], os: str = "linux", architecture: str = "x64"
 ) -> RunnerDownload:
@@ -104,3 +127,25 @@ def parse(model: type[_M], content: bytes, operation: str) -> _M:
         # Field paths and reasons only: a payload may hold a secret, so never its values.
         where = describe_validation(exc, "(body)", limit=5)
         raise GitHubProtocolError(f"unexpected response: {where}", operation=operation) from None
+
+
+def parses(schema: type[BaseModel] | None, content: bytes, operation: str) -> bool:
+    """Whether `content` parses as `schema` (no schema: any body does)."""
+    if schema is None:
+        return True
+    try:
+        parse(schema, content, operation)
+    except GitHubProtocolError:
+        return False
+    return True
+
+
+def error_message(content: bytes, reason: str) -> str:
+    """GitHub's own `message` from an error body, short; never the body itself (`reason`, the
+    HTTP reason phrase, where the body has none)."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return reason or "error"
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message)[:300] if message else (reason or "error")

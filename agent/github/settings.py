@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from agent.github.errors import GitHubValidationFailed
 from helper.contract.errors import ConfigError
+from helper.contract.identifiers import canonical_repository
 from helper.contract.models import validation_problems
 
 API_VERSION: Final = "2022-11-28"
@@ -45,6 +47,15 @@ def base_url(value: str) -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError("must not carry credentials, a query or a fragment")
     return value.strip().rstrip("/")
+
+
+def repo_path(repository: str) -> str:
+    """The API path of a repository, `/repos/<owner>/<name>`, each part checked and quoted."""
+    try:
+        owner, name = canonical_repository(repository).split("/")
+    except ValueError as exc:
+        raise GitHubValidationFailed(str(exc)) from None
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
 
 BaseUrl = Annotated[str, AfterValidator(base_url)]

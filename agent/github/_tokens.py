@@ -1,0 +1,116 @@
+"""Token answers and the credential behind each request, with GitHub App installation tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from pydantic import SecretStr
+
+from agent.github import payloads
+from agent.github._transport import Clock, Transport
+from agent.github.auth import AppCredential, Credential, InstallationTokens
+from agent.github.errors import GitHubProtocolError
+from agent.github.settings import repo_path
+from helper.contract.redact import REDACTOR
+
+log = structlog.get_logger("agent.github")
+
+GET_INSTALLATION = "apps/get-repo-installation"
+INSTALLATION_TOKEN = "apps/create-installation-access-token"  # noqa: S105 - an operationId
+
+
+def secret_and_expiry(content: bytes, operation: str) -> tuple[str, datetime]:
+    """`token` and `expires_at` of a token answer. The token is registered with the redactor
+    before anything else looks at the answer, so no later error or log can show it."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise GitHubProtocolError("token answer is not JSON", operation=operation) from None
+    token = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token:
+        raise GitHubProtocolError("token answer without a token", operation=operation)
+    REDACTOR.register(token)
+    raw_expiry = data.get("expires_at")
+    try:
+        expires_at = datetime.fromisoformat(str(raw_expiry).replace("Z", "+00:00"))
+    except ValueError:
+        raise GitHubProtocolError(
+            "token answer with a bad expires_at", operation=operation
+        ) from None
+    if expires_at.tzinfo is None:
+        raise GitHubProtocolError("token answer with a naive expires_at", operation=operation)
+    return token, expires_at
+
+
+class Authorizer:
+    """The bearer token for a repository's requests: the token credential itself, or a GitHub
+    App's installation token, fetched with the App's JWT and kept until it nears expiry."""
+
+    def __init__(self, credential: Credential, transport: Transport, clock: Clock) -> None:
+        self._credential = credential
+        self._transport = transport
+        self._clock = clock
+        self._installations = InstallationTokens()
+
+    def authorization(self, repository: str) -> Callable[[], SecretStr]:
+        credential = self._credential
+        if isinstance(credential, AppCredential):
+            return lambda: self._installation_token(repository, credential)
+        return lambda: credential.token
+
+    def forget(self, repository: str) -> bool:
+        """Drop the repository's installation token so the next attempt fetches a fresh one;
+        False if there is none to drop (a refused token credential cannot be renewed here)."""
+        credential = self._credential
+        if not isinstance(credential, AppCredential):
+            return False
+        installation = credential.installation_id or self._installations.installation_for(
+            repository
+        )
+        if installation is None:
+            return False
+        self._installations.forget(installation)
+        return True
+
+    def _app_jwt(self, credential: AppCredential) -> Callable[[], SecretStr]:
+        return lambda: credential.jwt(self._clock())
+
+    def _installation_id(self, repository: str, credential: AppCredential) -> int:
+        if credential.installation_id is not None:
+            return credential.installation_id
+        known = self._installations.installation_for(repository)
+        if known is not None:
+            return known
+        answer = self._transport.send(
+            GET_INSTALLATION,
+            "GET",
+            f"{repo_path(repository)}/installation",
+            authorization=self._app_jwt(credential),
+        )
+        installation = payloads.parse(payloads.ApiInstallation, answer.content, GET_INSTALLATION).id
+        self._installations.remember_installation(repository, installation)
+        return installation
+
+    def _installation_token(self, repository: str, credential: AppCredential) -> SecretStr:
+        installation = self._installation_id(repository, credential)
+        token = self._installations.valid(installation, self._clock())
+        if token is not None:
+            return token
+        answer = self._transport.send(
+            INSTALLATION_TOKEN,
+            "POST",
+            f"/app/installations/{installation}/access_tokens",
+            authorization=self._app_jwt(credential),
+        )
+        value, expires_at = secret_and_expiry(answer.content, INSTALLATION_TOKEN)
+        secret = SecretStr(value)
+        self._installations.store(installation, secret, expires_at)
+        log.info(
+            "github.installation_token_issued",
+            installation_id=installation,
+            expires_at=expires_at.isoformat(),
+        )
+        return secret
