@@ -75,8 +75,13 @@ class Authorizer:
         self._installations.forget(installation)
         return True
 
-    def _app_jwt(self, credential: AppCredential) -> Callable[[], SecretStr]:
-        return lambda: credential.jwt(self._clock())
+    def _as_app(self, credential: AppCredential, operation: str, method: str, url: str) -> bytes:
+        """The body of a request the App itself makes, signed with a fresh JWT."""
+
+        def jwt() -> SecretStr:  # a fresh one for every attempt
+            return credential.jwt(self._clock())
+
+        return self._transport.send(operation, method, url, authorization=jwt).content
 
     def _installation_id(self, repository: str, credential: AppCredential) -> int:
         if credential.installation_id is not None:
@@ -84,13 +89,10 @@ class Authorizer:
         known = self._installations.installation_for(repository)
         if known is not None:
             return known
-        answer = self._transport.send(
-            GET_INSTALLATION,
-            "GET",
-            f"{repo_path(repository)}/installation",
-            authorization=self._app_jwt(credential),
+        content = self._as_app(
+            credential, GET_INSTALLATION, "GET", f"{repo_path(repository)}/installation"
         )
-        installation = payloads.parse(payloads.ApiInstallation, answer.content, GET_INSTALLATION).id
+        installation = payloads.parse(payloads.ApiInstallation, content, GET_INSTALLATION).id
         self._installations.remember_installation(repository, installation)
         return installation
 
@@ -99,13 +101,13 @@ class Authorizer:
         token = self._installations.valid(installation, self._clock())
         if token is not None:
             return token
-        answer = self._transport.send(
+        content = self._as_app(
+            credential,
             INSTALLATION_TOKEN,
             "POST",
             f"/app/installations/{installation}/access_tokens",
-            authorization=self._app_jwt(credential),
         )
-        value, expires_at = secret_and_expiry(answer.content, INSTALLATION_TOKEN)
+        value, expires_at = secret_and_expiry(content, INSTALLATION_TOKEN)
         secret = SecretStr(value)
         self._installations.store(installation, secret, expires_at)
         log.info(

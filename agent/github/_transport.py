@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpx
 import structlog
@@ -46,6 +46,16 @@ class Answer:
 
     content: bytes
     link: str | None
+
+
+class SendOptions(TypedDict, total=False):
+    """What a request may add: query, JSON body, and how the ETag cache takes part."""
+
+    params: Mapping[str, str | int] | None
+    body: Any
+    conditional: bool
+    fresh: bool
+    schema: type[BaseModel] | None
 
 
 class Retry(Exception):
@@ -90,23 +100,20 @@ class Transport:
         *,
         authorization: Callable[[], SecretStr],
         reauthenticate: Callable[[], bool] | None = None,
-        params: Mapping[str, str | int] | None = None,
-        body: Any = None,
-        conditional: bool = False,
-        fresh: bool = False,
-        schema: type[BaseModel] | None = None,
+        **options: Unpack[SendOptions],
     ) -> Answer:
         """One request with retries. `conditional`: the answer is kept in the ETag cache (only
         after it parsed as `schema`) and revalidated with `If-None-Match` unless `fresh`.
         `reauthenticate` is asked once after a 401 whether a fresh credential may pass."""
         state: dict[str, Any] = {"secondary": 0, "reauthenticated": False, "waited": 0.0}
+        conditional, fresh = options.get("conditional", False), options.get("fresh", False)
 
         def attempt() -> Answer:
             request = self.http.build_request(
                 method,
                 url,
-                params=params,
-                json=body,
+                params=options.get("params"),
+                json=options.get("body"),
                 headers={"Authorization": f"Bearer {authorization().get_secret_value()}"},
             )
             key = str(request.url) if conditional else None
@@ -136,7 +143,7 @@ class Transport:
                 cached=cached,
                 state=state,
                 reauthenticate=reauthenticate,
-                schema=schema,
+                schema=options.get("schema"),
             )
 
         return self.retrying(operation, attempt, state)

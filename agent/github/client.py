@@ -7,17 +7,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Literal, Unpack
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from agent.contracts import GithubInventory, GithubLabel, GithubRunner
 from agent.github import _download, payloads
 from agent.github._tokens import GET_INSTALLATION, INSTALLATION_TOKEN, Authorizer, secret_and_expiry
-from agent.github._transport import Answer, Clock, Sleep, Transport, utcnow
+from agent.github._transport import Answer, Clock, SendOptions, Sleep, Transport, utcnow
 from agent.github.auth import Credential
 from agent.github.cache import EtagCache
 from agent.github.errors import (
@@ -278,11 +278,7 @@ class GitHubClient:
         url: str,
         *,
         repository: str,
-        params: Mapping[str, str | int] | None = None,
-        body: Any = None,
-        conditional: bool = False,
-        fresh: bool = False,
-        schema: type[BaseModel] | None = None,
+        **options: Unpack[SendOptions],
     ) -> Answer:
         """One request for `repository` with its credential; a refused App installation token
         is renewed once (see `Transport.send` for `conditional` and `fresh`)."""
@@ -292,9 +288,5 @@ class GitHubClient:
             url,
             authorization=self._auth.authorization(repository),
             reauthenticate=lambda: self._auth.forget(repository),
-            params=params,
-            body=body,
-            conditional=conditional,
-            fresh=fresh,
-            schema=schema,
+            **options,
         )
