@@ -1,13 +1,16 @@
 """launchplane-evidence's .deb on a fresh Debian 12 with a real systemd (container
 `lp-pkg-evidence`): install (alone: it does not need the agent), a record stored and read
-back, upgrade (the migration step: run, and failing closed, when the store is postgresql;
-the filesystem store's records and tokens kept), remove, purge.
+back, upgrade with the PostgreSQL migration (first failing closed, then done), remove,
+purge.
 
-The container has no PostgreSQL and a private network: the service runs on the filesystem
-store; the PostgreSQL migration is shown to run on upgrade by its failure against a server
-that is not there (configure fails, the service stays down, the DSN's password is in no
-output), then the upgrade completes once the store is filesystem again. The steps share one
-container and run in file order; a step whose predecessor failed fails at once.
+The container has a private network and no PostgreSQL of its own: a throwaway cluster on
+the host (tests/evidence/postgres.py, unix socket only) has its socket directory bound
+into it. The service starts on the filesystem store; before the upgrade root switches
+`evidence.toml` to `store = "postgresql"` with a DSN that names no server: postinst's
+migration fails, configure fails, the service stays stopped and the DSN's password is in
+no output. Root then points the DSN at the cluster and `dpkg --configure -a` migrates
+(Alembic, to head) and starts the service on PostgreSQL. The steps share one container and
+run in file order; a step whose predecessor failed fails at once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.evidence import factories as ef
+from tests.evidence.postgres import Cluster, running_cluster
 from tests.package.conftest import boot
 from tests.package.debs import EVIDENCE_PACKAGE, PACKAGE, UPGRADE_SUFFIX, base_version, deb_path
 from tests.package.evidence_client import (
@@ -43,8 +48,12 @@ STATE = "/var/lib/launchplane-evidence"
 PORT = 8471
 LOOPBACK_HEX = "0100007F"  # 127.0.0.1 in /proc/net/tcp
 LOCAL_EDIT = "# edited on this host by root: must survive upgrades\nstale_after_seconds = 7200\n"
-DSN_PASSWORD = "S3cretDsnCanary"  # a canary: in no output
+DSN_PASSWORD = "S3cretDsnCanary"  # a canary: in no output (the cluster trusts its socket)
 UNREACHABLE_DSN = f"postgresql://evidence:{DSN_PASSWORD}@/evidence?host=/run/lp-no-postgresql\n"
+DATABASE = "evidence_pkg"
+PG_SOCKET_DIR = "/run/lp-postgresql"
+CLUSTER_DSN = f"postgresql://evidence:{DSN_PASSWORD}@/{DATABASE}?host={PG_SOCKET_DIR}\n"
+HEAD_REVISION = "0001"
 LAYOUT = (
     (CONFIG, "644", "root", "root"),
     (CREDENTIALS, "700", "root", "root"),
@@ -64,8 +73,19 @@ def after(step: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def box(base_deb: Path, upgrade_deb: Path) -> Iterator[Sandbox]:
-    sandbox = boot(MACHINE, Bind(base_deb.parent, "/dist", "ro"))
+def cluster() -> Iterator[Cluster]:
+    with running_cluster() as running:
+        running.create_database(DATABASE)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def box(base_deb: Path, upgrade_deb: Path, cluster: Cluster) -> Iterator[Sandbox]:
+    sandbox = boot(
+        MACHINE,
+        Bind(base_deb.parent, "/dist", "ro"),
+        Bind(cluster.socket_dir, PG_SOCKET_DIR, "rw"),
+    )
     try:
         yield sandbox
     finally:
@@ -86,6 +106,11 @@ def status(box: Sandbox) -> str:
 def main_user(box: Sandbox) -> str:
     pid = props(box, SERVICE)["MainPID"]
     return box.exec("ps", "-o", "user=", "-p", pid, check=False).stdout.strip()
+
+
+def query(cluster: Cluster, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(cluster.dsn(DATABASE)) as conn:
+        return conn.execute(sql.encode()).fetchall()
 
 
 def stored_files(box: Sandbox) -> str:
@@ -181,13 +206,12 @@ def test_a_record_stored_and_read_back(box: Sandbox) -> None:
 # ---------------------------------------------------------------------------------- upgrade
 
 
-def test_upgrade_runs_the_migration_and_fails_closed(box: Sandbox) -> None:
+def test_upgrade_runs_the_migration_and_fails_closed(box: Sandbox, cluster: Cluster) -> None:
     """store = postgresql: postinst migrates before the start; with no server the configure
     fails and the service stays stopped (no new code on an old schema)."""
     after("record")
     box.sh(f"printf %s '{LOCAL_EDIT}' >> {CONFIG}")
-    edited = box.read_file(CONFIG)
-    box.write_file(CONFIG, edited + 'store = "postgresql"\n')
+    box.sh(f"echo 'store = \"postgresql\"' >> {CONFIG}")
     box.sh(f"umask 077; cat > {DSN_FILE}", input=UNREACHABLE_DSN)
 
     rc, out = dpkg(box, "-i", evidence_deb(base_version() + UPGRADE_SUFFIX))
@@ -197,40 +221,43 @@ def test_upgrade_runs_the_migration_and_fails_closed(box: Sandbox) -> None:
     assert DSN_PASSWORD not in out
     assert status(box) == f"iF {base_version()}{UPGRADE_SUFFIX}"
     assert props(box, SERVICE)["ActiveState"] in {"inactive", "failed"}
-
-    box.write_file(CONFIG, edited)
+    assert query(cluster, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'evidence%'") == [
+        (0,)
+    ]
     _done.add("upgrade-refused")
 
 
-def test_upgrade_keeps_config_records_and_tokens(box: Sandbox) -> None:
+def test_upgrade_migrates_and_keeps_config_and_tokens(box: Sandbox, cluster: Cluster) -> None:
+    """The DSN fixed, `dpkg --configure -a` migrates the schema to head and starts the
+    service on PostgreSQL; root's evidence.toml, the tokens and the old store are kept."""
     after("upgrade-refused")
-    edited = box.read_file(CONFIG)
+    config = box.read_file(CONFIG)
     files = stored_files(box)
+    box.sh(f"umask 077; cat > {DSN_FILE}", input=CLUSTER_DSN)
 
     rc, out = dpkg(box, "--configure", "-a")
     assert rc == 0, out
     assert status(box) == f"ii {base_version()}{UPGRADE_SUFFIX}"
-    assert "migrating" not in out  # filesystem store: nothing to migrate
+    assert "migrating the PostgreSQL schema" in out
+    assert DSN_PASSWORD not in out
+    assert query(cluster, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     assert "Configuration file" not in out
-    assert box.read_file(CONFIG) == edited
+    assert box.read_file(CONFIG) == config
     assert not box.sh("ls /etc/launchplane/ | grep -E 'dpkg-(dist|new|old)' || true").stdout
 
     assert props(box, SERVICE)["ActiveState"] == "active"
     assert main_user(box) == USER
     assert box.systemctl("is-enabled", SERVICE).stdout.strip() == "enabled"
-    assert stored_files(box) == files
+    assert stored_files(box) == files  # the filesystem store stays on disk, untouched
+    # The tokens minted before the upgrade write to and read from the new store.
+    post = {"token": _tokens["write"], "key": RECORD.record_id, "body_file": RECORD_FILE}
+    assert request(box, "POST", f"{API}/audits", **post)[0] == 201
+    assert request(box, "POST", f"{API}/audits", **post)[0] == 200  # a replay
     code, body = request(box, "GET", f"{API}/audits/{RECORD.record_id}", token=_tokens["read"])
     assert (code, body["record_id"]) == (200, RECORD.record_id)
-    # Same key, same body: a replay (200), so the old write token still works too.
-    code, _ = request(
-        box,
-        "POST",
-        f"{API}/audits",
-        token=_tokens["write"],
-        key=RECORD.record_id,
-        body_file=RECORD_FILE,
-    )
-    assert code == 200
+    assert query(cluster, "SELECT record_id FROM evidence_records") == [(RECORD.record_id,)]
+    journal = box.exec("journalctl", "--no-pager", "-u", SERVICE, check=False).stdout
+    assert DSN_PASSWORD not in journal
     for path, *expected in LAYOUT:
         assert stat(box, path) == tuple(expected), path
     _done.add("upgrade")
@@ -261,7 +288,7 @@ def test_remove_stops_it_and_keeps_the_store(box: Sandbox) -> None:
     _done.add("remove")
 
 
-def test_purge_removes_store_config_and_credential(box: Sandbox) -> None:
+def test_purge_removes_store_config_and_credential(box: Sandbox, cluster: Cluster) -> None:
     after("remove")
     users = box.exec("getent", "passwd", USER).stdout
 
@@ -274,5 +301,7 @@ def test_purge_removes_store_config_and_credential(box: Sandbox) -> None:
     assert not box.sh(
         "ls -R /var/lib/systemd/deb-systemd-helper-enabled/ | grep launchplane || true"
     ).stdout
-    # Kept, as for the agent's users (a reused uid must not inherit files).
+    # Kept, as for the agent's users (a reused uid must not inherit files); the database
+    # is the DBA's, never touched by the package.
     assert box.exec("getent", "passwd", USER).stdout == users
+    assert query(cluster, "SELECT record_id FROM evidence_records") == [(RECORD.record_id,)]
