@@ -79,7 +79,7 @@ deb: sandbox-prepare | $(UV)  ## the .deb into dist/, built in the sandbox from 
 security: .venv/.synced sandbox-prepare  ## exposure of every unit (systemd-analyze security --offline) + verify, stderr empty
 	$(RUN) python -m tests.package.security
 
-deb-lifecycle: .venv/.synced sandbox-prepare  ## install, upgrade, remove, purge the .deb; the first timer pass
+deb-lifecycle: .venv/.synced sandbox-prepare evidence-deps  ## install, upgrade, remove, purge the .deb; the first timer pass
 	LP_DEB_SOURCE=$(DEB_SOURCE) $(RUN) pytest -q -ra -m systemd tests/package
 
 # ---------------------------------------------------------------- benchmarks

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import uvicorn
 from starlette.applications import Starlette
 
+from evidence import readiness
 from evidence.app import create_app
 from evidence.pg_store import migrate
 from evidence.settings import Settings, load
@@ -86,27 +87,25 @@ def worker_app() -> Starlette:
 
 
 def serve(settings: Settings, config_path: str | None) -> int:
-    tls: dict[str, Any] = {
-        "ssl_certfile": settings.tls_certfile,
-        "ssl_keyfile": settings.tls_keyfile,
-    }
-    where: dict[str, Any] = {
+    """uvicorn on the configured address (TLS when both files are set), systemd-ready."""
+    options: dict[str, Any] = {
         "host": settings.listen_host,
         "port": settings.listen_port,
         "log_level": "info",
+        "ssl_certfile": settings.tls_certfile,
+        "ssl_keyfile": settings.tls_keyfile,
     }
     if settings.workers > 1:
         os.environ[CONFIG_ENV] = config_path or ""
-        uvicorn.run(
-            "evidence.cli:worker_app", factory=True, workers=settings.workers, **where, **tls
+        config = uvicorn.Config(
+            "evidence.cli:worker_app", factory=True, workers=settings.workers, **options
         )
-        return 0
+        return 0 if readiness.run(config) else 1
     app, store = build_app(settings)
     try:
-        uvicorn.run(app, **where, **tls)
+        return 0 if readiness.run(uvicorn.Config(app, **options)) else 1
     finally:
         store.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,11 @@ class Settings(BaseModel):
             if not creds:
                 raise ValueError("store = postgresql needs postgresql_dsn_file or a credential")
             path = Path(creds) / DSN_CREDENTIAL
-        return path.read_text(encoding="utf-8").strip()
+        dsn = path.read_text(encoding="utf-8").strip()
+        if not dsn:
+            # The package creates the credential file empty: fail, never connect to a default.
+            raise ValueError(f"store = postgresql but the DSN credential {path} is empty")
+        return dsn
 
     def open_store(self) -> EvidenceStore:
         if self.store == "postgresql":

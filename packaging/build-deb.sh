@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build launchplane-runner-maintainer_<version>_<arch>.deb in a throwaway Debian 12
-# container (tests/sandbox/sandbox.sh), from a clean copy of the source, then lintian it.
+# Build launchplane-runner-maintainer_<version>_<arch>.deb and launchplane-evidence_<version>_<arch>.deb
+# (the fleet evidence service) in a throwaway Debian 12 container (tests/sandbox/sandbox.sh), from a clean copy of the source, then lintian it.
 #
 # Usage (as root, from anywhere in the repository):
 #   packaging/build-deb.sh [--version V] [--source head|worktree] [--out DIR] [--machine NAME]
@@ -34,6 +34,8 @@
 set -euo pipefail
 
 PKG=launchplane-runner-maintainer
+# Every binary package of the source: each gets its .deb, .source stamp and .lintian in --out.
+PACKAGES=(launchplane-runner-maintainer launchplane-evidence)
 REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 SANDBOX=$REPO/tests/sandbox/sandbox.sh
 UV=${UV:-uv}
@@ -176,7 +178,8 @@ cmd_build() {
     done
     [[ $(id -u) -eq 0 ]] || die "must run as root (the sandbox needs it)"
     command -v "$UV" >/dev/null || die "uv not found (UV=...)"
-    local t0 sid base tmp src req whl key deps deb arch
+    local t0 sid base tmp src req evreq whl key deps deb arch p
+    local -a debs=()
     t0=$(now_ms)
     sid=$(source_id "$mode")
 
@@ -212,6 +215,10 @@ cmd_build() {
     mkdir -p "$tmp/wheels"
     req=$tmp/wheels/requirements.txt
     (cd "$src" && "$UV" export --frozen --no-dev --no-emit-project --no-hashes --quiet -o "$req")
+    # The evidence service's venv: the same runtime plus its own dependency group.
+    evreq=$tmp/wheels/evidence-requirements.txt
+    (cd "$src" && "$UV" export --frozen --no-dev --group evidence --no-emit-project --no-hashes \
+        --quiet -o "$evreq")
     (cd "$src" && "$UV" build --wheel --quiet --out-dir "$tmp/project" .) >&2
     whl=$(find "$tmp/project" -name "${PKG//-/_}-*.whl" | head -n1)
     [[ -n $whl ]] || die "uv build produced no wheel"
@@ -220,6 +227,8 @@ cmd_build() {
     # Dependency wheels for the container's CPython 3.11, cached by the requirements.
     deps=$(cached_wheels "$req")
     cp "$deps"/*.whl "$tmp/wheels/"
+    deps=$(cached_wheels "$evreq")
+    cp -n "$deps"/*.whl "$tmp/wheels/"
     log "host side ready in $(($(now_ms) - t0)) ms ($(find "$tmp/wheels" -name '*.whl' | wc -l) wheels)"
 
     bash "$SANDBOX" prepare >/dev/null
@@ -233,9 +242,12 @@ cmd_build() {
         tail -n 60 "$tmp/build.log" >&2
         die "dpkg-buildpackage failed ($rc); the whole log is in $out/build-deb.log"
     fi
-    deb=$(find "$tmp" -maxdepth 1 -name "${PKG}_${version}_*.deb" -printf '%f\n' | head -n1)
-    [[ -n $deb ]] || die "no .deb produced"
-    log "built $deb in $(($(now_ms) - t0)) ms; lintian"
+    for p in "${PACKAGES[@]}"; do
+        deb=$(find "$tmp" -maxdepth 1 -name "${p}_${version}_*.deb" -printf '%f\n' | head -n1)
+        [[ -n $deb ]] || die "no .deb produced for $p"
+        debs+=("$deb")
+    done
+    log "built ${debs[*]} in $(($(now_ms) - t0)) ms; lintian"
     rc=0
     # As an unprivileged user (lintian warns about root). Every error or warning fails the
     # build; info tags and overridden tags (each justified in packaging/README.md) are shown.
@@ -243,28 +255,34 @@ cmd_build() {
     # overridden warnings as failures too.)
     bash "$SANDBOX" exec "$machine" --cwd /build --env HOME=/tmp -- \
         runuser -u nobody -- lintian --fail-on none --display-info --show-overrides \
-        "$deb" >"$tmp/lintian.txt" 2>&1 || rc=$?
+        "${debs[@]}" >"$tmp/lintian.txt" 2>&1 || rc=$?
     cp "$tmp/lintian.txt" "$out/build-deb.lintian"
     cat "$tmp/lintian.txt" >&2
     if ((rc)) || grep -q '^[EW]: ' "$tmp/lintian.txt"; then
         mkdir -p "$out/rejected"
-        cp "$tmp/$deb" "$out/rejected/"
+        for deb in "${debs[@]}"; do cp "$tmp/$deb" "$out/rejected/"; done
         die "lintian: errors or warnings (or lintian failed, exit $rc): fix each or justify" \
-            "an override; the package is in $out/rejected/ for inspection"
+            "an override; the packages are in $out/rejected/ for inspection"
     fi
     log "lintian: $(grep -c '^E: ' "$tmp/lintian.txt") errors, $(grep -c '^W: ' "$tmp/lintian.txt")" \
         "warnings, $(grep -c '^I: ' "$tmp/lintian.txt") info, $(grep -c '^O: ' "$tmp/lintian.txt") overridden"
     bash "$SANDBOX" down "$machine" >&2
 
-    arch=${deb##*_}
-    arch=${arch%.deb}
-    rm -f "$out/${PKG}_${version}_$arch.deb"{,.source,.lintian} "$out/rejected/$deb"
+    for deb in "${debs[@]}"; do
+        p=${deb%%_*}
+        arch=${deb##*_}
+        arch=${arch%.deb}
+        rm -f "$out/${p}_${version}_$arch.deb"{,.source,.lintian} "$out/rejected/$deb"
+        cp "$tmp/$deb" "$out/$deb"
+        printf '%s\n' "$sid" >"$out/$deb.source"
+        # Each package's own findings (lintian prefixes every tag with the package name).
+        grep -E "^[A-Z]: $p( |:)" "$tmp/lintian.txt" >"$out/$deb.lintian" || true
+        log "$out/$deb ($(du -h "$out/$deb" | cut -f1))"
+    done
     rmdir "$out/rejected" 2>/dev/null || true
-    cp "$tmp/$deb" "$out/$deb"
-    printf '%s\n' "$sid" >"$out/$deb.source"
-    cp "$tmp/lintian.txt" "$out/$deb.lintian"
-    log "$out/$deb ($(du -h "$out/$deb" | cut -f1)) in $(($(now_ms) - t0)) ms"
-    printf '%s\n' "$out/$deb"
+    log "done in $(($(now_ms) - t0)) ms"
+    # The agent's package last: callers (tests/package/debs.py) read the last line.
+    for ((i = ${#debs[@]} - 1; i >= 0; i--)); do printf '%s\n' "$out/${debs[i]}"; done
 }
 
 main() {

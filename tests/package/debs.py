@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "dist"
 BUILD_DEB = REPO / "packaging" / "build-deb.sh"
 PACKAGE = "launchplane-runner-maintainer"
+# The second binary package of the same build (the fleet evidence service).
+EVIDENCE_PACKAGE = "launchplane-evidence"
 BUILD_TIMEOUT = 900.0
 # The newer build the upgrade test installs over the base one (same source, higher version).
 UPGRADE_SUFFIX = "+upgradetest1"
@@ -78,8 +80,8 @@ def host_arch() -> str:
     ).stdout.strip()
 
 
-def deb_path(version: str) -> Path:
-    return DIST / f"{PACKAGE}_{version}_{host_arch()}.deb"
+def deb_path(version: str, package: str = PACKAGE) -> Path:
+    return DIST / f"{package}_{version}_{host_arch()}.deb"
 
 
 def source_id(mode: str) -> str:
@@ -95,10 +97,12 @@ def is_fresh(deb: Path, sid: str) -> bool:
 
 
 def ensure_deb(version: str) -> Path:
-    """dist/<package>_<version>_<arch>.deb, built unless fresh (see the module docstring)."""
+    """dist/<package>_<version>_<arch>.deb, built unless fresh (see the module docstring);
+    the build makes both packages, and both must be fresh to be reused."""
     mode = source_mode()
     deb = deb_path(version)
-    if is_fresh(deb, source_id(mode)):
+    sid = source_id(mode)
+    if all(is_fresh(deb_path(version, p), sid) for p in (PACKAGE, EVIDENCE_PACKAGE)):
         return deb
     out = _run("--source", mode, "--version", version, "--out", str(DIST), timeout=BUILD_TIMEOUT)
     built = Path(out.splitlines()[-1])

@@ -4,9 +4,10 @@ of every shipped and rendered unit, offline, in a root laid out as the package i
     python -m tests.package.security [--json]
 
 Exposure: `systemd-analyze security --offline=yes` (systemd 252 here). Budgets: the helper
-<= 1.0, the agent <= 1.5, a runner lane <= 3.0, scored as a rendered instance of the
-template plus the helper's drop-in for the example lane (`agent/examples/lanes.toml`),
-which is what runs; the bare template cannot start and is printed for information.
+<= 1.0, the agent <= 1.5, the evidence service <= 2.0, a runner lane <= 3.0, scored as a
+rendered instance of the template plus the helper's drop-in for the example lane
+(`agent/examples/lanes.toml`), which is what runs; the bare template cannot start and is
+printed for information.
 Verify: stderr must be empty (its exit status is 0 even for unknown keys). Exit 1 if any
 budget or verify fails, 2 if systemd-analyze is missing.
 """
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "units"
 EXAMPLE_LANES = REPO / "agent" / "examples" / "lanes.toml"
 VENV_BIN = "usr/lib/launchplane-runner-maintainer/venv/bin"
+EVIDENCE_BIN = "usr/lib/launchplane-evidence/venv/bin"
 HOST_UNITS = Path("/usr/lib/systemd/system")
 
 
@@ -75,6 +77,7 @@ def build_root(base: Path) -> str:
     executables = [
         base / VENV_BIN / "launchplane-helper",
         base / VENV_BIN / "launchplane-agent",
+        base / EVIDENCE_BIN / "launchplane-evidence",
         base / lane.runner_directory.lstrip("/") / "run.sh",
         base / "bin/false",
     ]
@@ -109,6 +112,7 @@ def measure(analyzer: str, root: Path, lane: str) -> tuple[list[Score], list[Ver
     scores = [
         Score("launchplane-helper.service", None, 1.0, "root helper"),
         Score("launchplane-agent.service", None, 1.5, "agent pass"),
+        Score("launchplane-evidence.service", None, 2.0, "evidence service (launchplane-evidence)"),
         Score(instance, None, 3.0, "runner lane: template + rendered drop-in"),
         Score("launchplane-runner@x.service", None, None, "template alone (cannot start)"),
     ]

@@ -1,4 +1,4 @@
-"""Acceptance: on a host with only the .deb installed, writing lanes.toml (`apply = true`) and
+"""Acceptance: on a host with only the .debs installed, writing lanes.toml (`apply = true`) and
 the credential is all it takes; the agent's own units (the path unit fires on the change,
 the timer also exists) drive the lane to a `completed` audit record. Nobody runs the agent.
 
@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.package.conftest import boot
-from tests.package.debs import REPO
+from tests.package.debs import EVIDENCE_PACKAGE, REPO, deb_path
+from tests.package.evidence_client import API, BASE, mint, request
 from tests.sandbox import Bind, Sandbox
 from tests.systemd.waiting import wait_for
 
@@ -35,6 +36,12 @@ EMULATOR_UNIT = "lp-github-emulator.service"
 EMULATOR_VENV = "/opt/lp-emulator"
 AUDITS = "/var/lib/launchplane-agent/audits"
 AGENT_DROPIN = "/etc/systemd/system/launchplane-agent.service.d/50-emulator.conf"
+# Not test-only: how an operator points the agent at the evidence service (here the
+# launchplane-evidence package installed on the same host, filesystem store, loopback).
+EVIDENCE_DROPIN = "/etc/systemd/system/launchplane-agent.service.d/60-evidence.conf"
+EVIDENCE_DROPIN_TEXT = f"[Service]\nEnvironment=LAUNCHPLANE_EVIDENCE_URL={BASE}\n"
+EVIDENCE_TOKEN_FILE = "/etc/launchplane/credentials/launchplane-evidence-token"
+SPOOL = "/var/lib/launchplane-agent/spool"
 COMPLETION_TIMEOUT = 180.0
 
 LANES_TOML = f"""\
@@ -80,10 +87,12 @@ def host(base_deb: Path, emulator_wheel_dir: Path) -> Iterator[Sandbox]:
         Bind(emulator_wheel_dir, "/emulator-wheels", "ro"),
     )
     try:
+        evidence_deb = deb_path(base_deb.name.split("_")[1], EVIDENCE_PACKAGE)
         done = box.exec(
             "dpkg",
             "-i",
             f"/dist/{base_deb.name}",
+            f"/dist/{evidence_deb.name}",
             env={"DEBIAN_FRONTEND": "noninteractive"},
             timeout=300,
         )
@@ -154,6 +163,11 @@ def records(box: Sandbox) -> list[dict[str, object]]:
 def test_first_timer_driven_pass_completes_the_lane(host: Sandbox) -> None:
     start_emulator(host)
     host.write_file(AGENT_DROPIN, AGENT_DROPIN_TEXT)
+    # The evidence service: a write token for this host and repository, as the agent's
+    # credential, and the service's address.
+    token = mint(host, "--host", MACHINE, "--repository", REPOSITORY)
+    host.sh(f"umask 077; cat > {EVIDENCE_TOKEN_FILE}", input=token + "\n")
+    host.write_file(EVIDENCE_DROPIN, EVIDENCE_DROPIN_TEXT)
     host.systemctl("daemon-reload")
     passes_before = host.show("launchplane-agent.service", "InvocationID")["InvocationID"]
 
@@ -197,3 +211,31 @@ def test_first_timer_driven_pass_completes_the_lane(host: Sandbox) -> None:
     # Root reads the audit with the agent's CLI.
     listing = host.exec("launchplane-agent", "audits", "list", "--lane", LANE).stdout
     assert "completed" in listing
+
+
+def test_the_installed_agent_delivered_to_the_installed_service(host: Sandbox) -> None:
+    """The same pass delivered its records (through its spool) to launchplane-evidence on
+    this host: every record of the lane is there exactly once, and the fleet calls the
+    lane proven."""
+    ours = {str(r["record_id"]) for r in records(host) if r.get("lane_name") == LANE}
+    assert any(r.get("status") == "completed" for r in records(host))
+    read = mint(host, "--read")
+
+    def delivered() -> list[str]:
+        code, body = request(host, "GET", f"{API}/audits?lane={LANE}&limit=500", token=read)
+        assert code == 200, body
+        return [str(r["record_id"]) for r in body["records"]]
+
+    wait_for(lambda: set(delivered()) >= ours, timeout=120, what="every record delivered")
+    got = delivered()
+    assert sorted(got) == sorted(set(got))  # exactly once
+    assert set(got) == ours
+    # None of the lane's records is left in the spool (records of the example lane, for
+    # another host, are refused with this host's token and stay there, by design).
+    spooled = host.sh(f"ls {SPOOL} 2>/dev/null || true").stdout.split()
+    assert ours.isdisjoint(name.removesuffix(".json") for name in spooled)
+    code, fleet = request(host, "GET", f"{API}/fleet?host={MACHINE}", token=read)
+    assert code == 200
+    lanes = [lane for lane in fleet["lanes"] if lane["lane"] == LANE]
+    assert len(lanes) == 1
+    assert lanes[0]["proven"] is True
