@@ -23,6 +23,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
 )
 from agent.errors import PassLocked
+from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
 from agent.render import render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
@@ -276,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_reconcile(args, paths)
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)
+        return EXIT_USAGE
+    except GitHubCredentialError as exc:
+        print(REDACTOR.redact(f"launchplane-agent: credential: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         print(REDACTOR.redact(f"launchplane-agent: {exc}"), file=sys.stderr)
