@@ -169,7 +169,7 @@ def _from_systemd(base: Path) -> bool:
     """systemd's own credential directory: private to the service, modes set by systemd
     (it may grant the service user read access with an ACL, which shows in the group bits)."""
     given = os.environ.get(ENV_CREDENTIALS_DIRECTORY)
-    return bool(given) and Path(given) == base
+    return given is not None and given != "" and Path(given) == base
 
 
 def credential_file(base: Path, name: str) -> Path:
