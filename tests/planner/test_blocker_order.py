@@ -1,0 +1,34 @@
+"""Blockers come root cause first (issue 15): a derived blocker never hides its cause."""
+
+from __future__ import annotations
+
+from agent.blockers import ROOT_CAUSE_ORDER, BlockerCode
+from agent.contracts import BaselineFinding, PlanPolicy
+from agent.planner import plan
+from tests.planner import factories as f
+
+
+def test_every_code_has_exactly_one_place_in_the_order() -> None:
+    assert sorted(ROOT_CAUSE_ORDER) == sorted(BlockerCode)
+    assert len(set(ROOT_CAUSE_ORDER)) == len(ROOT_CAUSE_ORDER)
+
+
+def test_derived_blockers_come_after_declaration_host_and_observation() -> None:
+    rank = {c: i for i, c in enumerate(ROOT_CAUSE_ORDER)}
+    for derived in ("baseline_not_ready", "baseline_missing", "missing_confirmation"):
+        for cause in ("host_mismatch", "repository_not_allowed", "github_unavailable"):
+            assert rank[BlockerCode(cause)] < rank[BlockerCode(derived)]
+    assert rank[BlockerCode.GITHUB_AUTH_FAILED] < rank[BlockerCode.UNKNOWN_CONFLICT]
+
+
+def test_host_mismatch_comes_before_the_baseline_it_explains() -> None:
+    """Alphabetically baseline_not_ready came first; the root cause is the wrong host."""
+    finding = BaselineFinding(code="docker_credentials_shared", message="other user's auth")
+    observed = f.observed(host_name="another-host", baseline=f.baseline(finding))
+    policy = PlanPolicy(mode="apply", idempotency_key="k-1")
+    result = plan(f.declared(), f.desired(), observed, policy, f.NOW)
+    codes = [b.code.value for b in result.blockers]
+    assert codes == ["host_mismatch", "baseline_not_ready", "missing_confirmation"]
+    assert result.next_steps[0] == "declare the lane on the host it is meant for"
+    assert result.status == "blocked"
+    assert result.steps == ()
