@@ -90,6 +90,8 @@ _RANK = {code: i for i, code in enumerate(ROOT_CAUSE_ORDER)}
 def blocker_key(code: BlockerCode, message: str) -> tuple[int, str, str]:
     """The sort key of a plan's blockers: root cause first, then code and message."""
     return (_RANK[code], code.value, message)
+
+
 # The next step a person takes for each code (tests/planner checks that every code has one).
 NEXT_STEPS: dict[BlockerCode, str] = {
     B.REPOSITORY_NOT_ALLOWED: "add the repository to policy.allowed_repositories in lanes.toml",
