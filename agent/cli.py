@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,25 @@ def example_path(name: str) -> Path:
     return Path(str(resources.files("agent") / "examples" / name))
 
 
+def version() -> str:
+    """The installed package's version (the .deb installs the wheel)."""
+    try:
+        return metadata.version("launchplane-runner-maintainer")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _need_credentials(args: argparse.Namespace, paths: AgentSettings) -> None:
+    """Refuse before touching anything when the credential directory cannot be read: run by
+    hand, that means not root (the service reads systemd's copy as its own user)."""
+    replay = args.command == "plan" and (args.example or args.observation)
+    effective = os.access in os.supports_effective_ids  # sudo -u, or seteuid in tests
+    readable = os.access(paths.credentials, os.R_OK | os.X_OK, effective_ids=effective)
+    if args.command == "audits" or replay or readable:
+        return
+    raise UsageError(f"must run as root (reads {paths.credentials})")
+
+
 def _out(args: argparse.Namespace, text: str, data: Any) -> None:
     if args.json:
         print(REDACTOR.redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
@@ -75,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command")
     pl = sub.add_parser("plan", parents=[common], help="dry-run: what a pass would do (default)")
     pl.add_argument("--lane", help="only this lane")
@@ -261,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(json_output=args.json or not sys.stderr.isatty())
     try:
         paths = load_settings()
+        _need_credentials(args, paths)
         if args.command == "plan":
             return cmd_plan(args, paths)
         if args.command in {"apply", "restart", "remove"}:
@@ -290,6 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchplaneError as exc:
         print(REDACTOR.redact(f"error: {exc.code}: {exc}"), file=sys.stderr)
         return EXIT_FAILED
+    except PermissionError as exc:  # a file only root may read or write, met by hand
+        where = exc.filename or "a file of the agent's"
+        hint = "must run as root" if os.geteuid() != 0 else "check its owner and mode"
+        print(f"launchplane-agent: {where}: permission denied: {hint}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

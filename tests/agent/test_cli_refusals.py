@@ -104,3 +104,36 @@ def test_systemds_own_directory_is_not_mode_checked(
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     with pytest.raises(Exception, match="readable by others"):
         load_credential(directory)
+
+
+NOBODY = 65534
+
+
+@pytest.mark.parametrize("command", [["plan"], ["status"], ["reconcile"], ["apply", "--lane", "x"]])
+def test_a_user_other_than_root_is_told_to_run_as_root(
+    host: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """The credential directory is root's (here: under pytest's 0700 directory): no
+    traceback, one line saying why, exit 2, nothing written."""
+    write_secret(host / "credentials" / "github-token", PAT)
+    before = snapshot(host)
+    os.seteuid(NOBODY)
+    try:
+        code = cli.main(command)
+    finally:
+        os.seteuid(0)
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert err == f"launchplane-agent: must run as root (reads {host / 'credentials'})\n"
+    assert snapshot(host) == before
+    assert not (host / "run").exists()
+
+
+def test_version_names_the_installed_package(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    expected = metadata.version("launchplane-runner-maintainer")
+    assert capsys.readouterr().out == f"launchplane-agent {expected}\n"
