@@ -150,13 +150,24 @@ def _exit_for(records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
     return EXIT_OK
 
 
-def _print_records(args: argparse.Namespace, records: list[RunnerLaneMaintainerAuditRecord]) -> int:
+def _pass_exit(declared: LanesFile, records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
+    """The timer's pass is fine when every `apply = true` lane is proven: an `apply = false`
+    lane is only planned, and its plan being blocked is news for `plan`, not a failed pass."""
+    applied = {lane.lane_name for lane in declared.lanes if lane.apply}
+    return _exit_for([r for r in records if r.lane_name in applied])
+
+
+def _print_records(
+    args: argparse.Namespace,
+    records: list[RunnerLaneMaintainerAuditRecord],
+    declared: LanesFile | None = None,
+) -> int:
     _out(
         args,
         "\n\n".join(render_record(r) for r in records),
         [r.model_dump(mode="json") for r in records],
     )
-    return _exit_for(records)
+    return _exit_for(records) if declared is None else _pass_exit(declared, records)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -268,7 +279,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records)
+    return _print_records(args, records, agent.declared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
