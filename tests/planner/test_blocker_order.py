@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+from pydantic import ValidationError
+
 from agent.blockers import ROOT_CAUSE_ORDER, BlockerCode
-from agent.contracts import BaselineFinding, PlanPolicy
+from agent.contracts import BaselineFinding, PlanPolicy, RunnerLaneMaintainerPlan
 from agent.planner import plan
 from tests.planner import factories as f
 
@@ -32,3 +37,20 @@ def test_host_mismatch_comes_before_the_baseline_it_explains() -> None:
     assert result.next_steps[0] == "declare the lane on the host it is meant for"
     assert result.status == "blocked"
     assert result.steps == ()
+
+
+def test_records_written_before_the_rank_still_load_and_any_other_order_is_refused() -> None:
+    finding = BaselineFinding(code="docker_credentials_shared", message="other user's auth")
+    observed = f.observed(host_name="another-host", baseline=f.baseline(finding))
+    policy = PlanPolicy(mode="apply", idempotency_key="k-1")
+    data = plan(f.declared(), f.desired(), observed, policy, f.NOW).model_dump(mode="json")
+    by_code = sorted(data["blockers"], key=lambda b: (b["code"], b["message"]))
+    legacy = RunnerLaneMaintainerPlan.model_validate_json(json.dumps({**data, "blockers": by_code}))
+    assert [b.code.value for b in legacy.blockers] == [
+        "baseline_not_ready",
+        "host_mismatch",
+        "missing_confirmation",
+    ]
+    shuffled = [by_code[2], by_code[0], by_code[1]]  # neither ranked nor alphabetical
+    with pytest.raises(ValidationError, match="blockers must be sorted"):
+        RunnerLaneMaintainerPlan.model_validate_json(json.dumps({**data, "blockers": shuffled}))
