@@ -43,6 +43,55 @@ class BlockerCode(StrEnum):
 
 
 B = BlockerCode
+# Root cause first (docs/operations.md, "Reading a plan"): what the declaration, the
+# allowlists or the host get wrong; then what observing GitHub and the host found; then the
+# blockers derived from others (a baseline that is not ready, a missing key or confirmation).
+ROOT_CAUSE_ORDER: tuple[BlockerCode, ...] = (
+    # the declaration and the allowlists
+    B.UNSAFE_LANE_NAME,
+    B.PATH_TRAVERSAL,
+    B.UNSAFE_ROOT,
+    B.INVALID_HOST_NAME,
+    B.INVALID_SERVICE_USER,
+    B.INVALID_LABEL,
+    B.DUPLICATE_LANE,
+    B.UNIT_NAME_MISMATCH,
+    B.REPOSITORY_NOT_ALLOWED,
+    B.HOST_NOT_APPROVED,
+    B.HOST_MISMATCH,
+    B.REGISTRATION_ROOT_NOT_ALLOWED,
+    B.SERVICE_USER_NOT_ALLOWED,
+    B.MISSING_MANAGED_LABEL,
+    B.MISSING_REQUIRED_LABEL,
+    # the host
+    B.SERVICE_USER_MISSING,
+    B.SERVICE_USER_MISMATCH,
+    B.UNIT_MASKED,
+    # observation: GitHub, then what the observation shows
+    B.GITHUB_AUTH_FAILED,
+    B.GITHUB_RATE_LIMITED,
+    B.GITHUB_UNAVAILABLE,
+    B.OBSERVATION_INCOMPLETE,
+    B.STALE_OBSERVATION,
+    B.UNMANAGED_RUNNER,
+    B.STALE_STATE,
+    B.UNKNOWN_CONFLICT,
+    B.RUNNER_BUSY,
+    # derived from the above, or from the command line
+    B.BASELINE_MISSING,
+    B.BASELINE_NOT_READY,
+    B.NOTHING_TO_RESTART,
+    B.MISSING_IDEMPOTENCY_KEY,
+    B.MISSING_CONFIRMATION,
+)
+_RANK = {code: i for i, code in enumerate(ROOT_CAUSE_ORDER)}
+
+
+def blocker_key(code: BlockerCode, message: str) -> tuple[int, str, str]:
+    """The sort key of a plan's blockers: root cause first, then code and message."""
+    return (_RANK[code], code.value, message)
+
+
 # The next step a person takes for each code (tests/planner checks that every code has one).
 NEXT_STEPS: dict[BlockerCode, str] = {
     B.REPOSITORY_NOT_ALLOWED: "add the repository to policy.allowed_repositories in lanes.toml",

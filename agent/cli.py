@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
 )
 from agent.errors import PassLocked
+from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
 from agent.render import render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
@@ -51,6 +53,25 @@ def example_path(name: str) -> Path:
     return Path(str(resources.files("agent") / "examples" / name))
 
 
+def version() -> str:
+    """The installed package's version (the .deb installs the wheel)."""
+    try:
+        return metadata.version("launchplane-runner-maintainer")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _need_credentials(args: argparse.Namespace, paths: AgentSettings) -> None:
+    """Refuse before touching anything when the credential directory cannot be read: run by
+    hand, that means not root (the service reads systemd's copy as its own user)."""
+    replay = args.command == "plan" and (args.example or args.observation)
+    effective = os.access in os.supports_effective_ids  # sudo -u, or seteuid in tests
+    readable = os.access(paths.credentials, os.R_OK | os.X_OK, effective_ids=effective)
+    if args.command == "audits" or replay or readable:
+        return
+    raise UsageError(f"must run as root (reads {paths.credentials})")
+
+
 def _out(args: argparse.Namespace, text: str, data: Any) -> None:
     if args.json:
         print(REDACTOR.redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
@@ -74,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command")
     pl = sub.add_parser("plan", parents=[common], help="dry-run: what a pass would do (default)")
     pl.add_argument("--lane", help="only this lane")
@@ -128,13 +150,24 @@ def _exit_for(records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
     return EXIT_OK
 
 
-def _print_records(args: argparse.Namespace, records: list[RunnerLaneMaintainerAuditRecord]) -> int:
+def _pass_exit(declared: LanesFile, records: Sequence[RunnerLaneMaintainerAuditRecord]) -> int:
+    """The timer's pass is fine when every `apply = true` lane is proven: an `apply = false`
+    lane is only planned, and its plan being blocked is news for `plan`, not a failed pass."""
+    applied = {lane.lane_name for lane in declared.lanes if lane.apply}
+    return _exit_for([r for r in records if r.lane_name in applied])
+
+
+def _print_records(
+    args: argparse.Namespace,
+    records: list[RunnerLaneMaintainerAuditRecord],
+    declared: LanesFile | None = None,
+) -> int:
     _out(
         args,
         "\n\n".join(render_record(r) for r in records),
         [r.model_dump(mode="json") for r in records],
     )
-    return _exit_for(records)
+    return _exit_for(records) if declared is None else _pass_exit(declared, records)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -246,7 +279,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records)
+    return _print_records(args, records, agent.declared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(json_output=args.json or not sys.stderr.isatty())
     try:
         paths = load_settings()
+        _need_credentials(args, paths)
         if args.command == "plan":
             return cmd_plan(args, paths)
         if args.command in {"apply", "restart", "remove"}:
@@ -277,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)
         return EXIT_USAGE
+    except GitHubCredentialError as exc:
+        print(REDACTOR.redact(f"launchplane-agent: credential: {exc}"), file=sys.stderr)
+        return EXIT_USAGE
     except UsageError as exc:
         print(REDACTOR.redact(f"launchplane-agent: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -286,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchplaneError as exc:
         print(REDACTOR.redact(f"error: {exc.code}: {exc}"), file=sys.stderr)
         return EXIT_FAILED
+    except PermissionError as exc:  # a file only root may read or write, met by hand
+        where = exc.filename or "a file of the agent's"
+        hint = "must run as root" if os.geteuid() != 0 else "check its owner and mode"
+        print(f"launchplane-agent: {where}: permission denied: {hint}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from agent.blockers import BlockerCode
+from agent.blockers import BlockerCode, blocker_key
 from agent.unit_states import ProcessFacts, UnitState
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 from helper.contract.models import StrictModel
@@ -204,8 +204,10 @@ class RunnerLaneMaintainerPlan(Record):
     def _status_matches_blockers(self) -> RunnerLaneMaintainerPlan:
         if (self.status == "blocked") != bool(self.blockers):
             raise ValueError("a plan is blocked exactly when it has blockers")
-        if list(self.blockers) != sorted(self.blockers, key=lambda b: (b.code, b.message)):
-            raise ValueError("blockers must be sorted")
+        keys = [blocker_key(b.code, b.message) for b in self.blockers]
+        legacy = [(b.code.value, b.message) for b in self.blockers]  # records before the rank
+        if keys != sorted(keys) and legacy != sorted(legacy):
+            raise ValueError("blockers must be sorted, root cause first")
         return self
 
     @property

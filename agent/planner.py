@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from agent.blockers import NEXT_STEPS, BlockerCode
+from agent.blockers import NEXT_STEPS, BlockerCode, blocker_key
 from agent.classify import GITHUB_NOT_OBSERVED, classify, is_managed_runner
 from agent.contracts import (
     Action,
@@ -195,7 +195,7 @@ def _decided(
     steps: tuple[Step, ...],
     policy: PlanPolicy,
 ) -> RunnerLaneMaintainerPlan:
-    ordered = sorted(set(blockers), key=lambda b: (b.code, b.message))
+    ordered = sorted(set(blockers), key=lambda b: blocker_key(b.code, b.message))
     next_steps = tuple(dict.fromkeys(NEXT_STEPS[b.code] for b in ordered))
     return RunnerLaneMaintainerPlan(
         lane_name=lane_name,
@@ -205,7 +205,7 @@ def _decided(
         shape=shape,
         blockers=tuple(ordered),
         next_steps=next_steps,
-        steps=steps,
+        steps=() if ordered else steps,  # a blocked plan does nothing: it lists no steps
         policy=policy,
     )
 

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.contracts import RunnerLaneMaintainerAuditRecord, RunnerLaneMaintainerPlan
+from agent.contracts import (
+    Action,
+    RunnerLaneMaintainerAuditRecord,
+    RunnerLaneMaintainerPlan,
+    Shape,
+)
+
+NOTHING_TO_DO = "nothing to do: the lane runs as declared (apply only re-checks it)"
+
+
+def is_steady(result: RunnerLaneMaintainerPlan) -> bool:
+    """A ready reconcile of a supervised, active lane: its steps only re-assert and verify."""
+    return (
+        result.status == "ready"
+        and result.action is Action.RECONCILE
+        and result.shape is Shape.SUPERVISED_ACTIVE
+    )
 
 
 def render_plan(result: RunnerLaneMaintainerPlan) -> str:
+    """The plan for people; the record (and --json) keeps every step."""
     lines = [
         f"lane    {result.lane_name}",
         f"status  {result.status}",
@@ -16,7 +33,10 @@ def render_plan(result: RunnerLaneMaintainerPlan) -> str:
     ]
     lines += [f"blocker {b.code}: {b.message}" for b in result.blockers]
     lines += [f"next    {s}" for s in result.next_steps]
-    lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
+    if is_steady(result):
+        lines.append(f"steps   {NOTHING_TO_DO}")
+    else:
+        lines += [f"step {i + 1:>2} {s.value}" for i, s in enumerate(result.steps)]
     return "\n".join(lines)
 
 

@@ -25,11 +25,11 @@ from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
 from helper.contract.identifiers import Finding
-from helper.contract.lanes import load_lanes
 from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
 from helper.contract.redact import REDACTOR, Redactor
 from helper.contract.systemd import DbusSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
+from helper.policy_file import UntrustedPolicy, load_trusted_lanes
 from helper.resolve import resolve_lane
 from helper.verbs import REGISTRY, authorize
 from helper.verbs.base import VerbContext
@@ -47,6 +47,8 @@ def log_event(event: str, redactor: Redactor | None = None, **fields: Any) -> No
 
 def _config_refusal(exc: ConfigError) -> LaneRefused:
     findings = [Finding("config_invalid", field, message) for field, message in exc.problems]
+    if isinstance(exc, UntrustedPolicy):
+        return LaneRefused(f"{exc.path}: not owned by root or writable by others", findings[:50])
     return LaneRefused(f"{exc.path} is not a valid lanes file", findings[:50])
 
 
@@ -72,7 +74,7 @@ class Handler:
     def agent_uid(self) -> int | None:
         """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""
         try:
-            policy = load_lanes(self.config.lanes_file).policy
+            policy = load_trusted_lanes(self.config.lanes_file).policy
         except ConfigError:
             return None
         ids = self.users.lookup(policy.agent_user)
@@ -149,7 +151,7 @@ class Handler:
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
         authorize(peer.uid, request.verb, agent_uid)
         try:
-            declared = load_lanes(self.config.lanes_file)
+            declared = load_trusted_lanes(self.config.lanes_file)
         except ConfigError as exc:
             raise _config_refusal(exc) from None
         lane = resolve_lane(declared, request.lane, self.host_name())

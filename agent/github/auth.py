@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -132,13 +135,48 @@ def _app(config_path: Path, key_path: Path) -> AppCredential:
 
 
 LOAD_CREDENTIAL_ID = "github"
+AGENT_USER = "launchplane-agent"  # the package's sysusers account, User= of the agent service
+
+
+def _allowed_owners() -> set[int]:
+    owners = {0, os.geteuid()}
+    with contextlib.suppress(KeyError):
+        owners.add(pwd.getpwnam(AGENT_USER).pw_uid)
+    return owners
+
+
+def check_host_file(path: Path) -> None:
+    """A credential on the host's disk must be a real file that only root or the agent can
+    read: job code running as another user must never read the token."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        raise GitHubCredentialError(
+            f"{path}: is a symlink; systemd's LoadCredential= skips symlinks, so the service "
+            f"would find no credential: put the file itself there, then `chmod 600 {path}`"
+        )
+    if st.st_uid not in _allowed_owners():
+        raise GitHubCredentialError(
+            f"{path}: owned by uid {st.st_uid}: run `chown root {path}` and `chmod 600 {path}`"
+        )
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise GitHubCredentialError(
+            f"{path}: readable by others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"run `chmod 600 {path}`"
+        )
+
+
+def _from_systemd(base: Path) -> bool:
+    """systemd's own credential directory: private to the service, modes set by systemd
+    (it may grant the service user read access with an ACL, which shows in the group bits)."""
+    given = os.environ.get(ENV_CREDENTIALS_DIRECTORY)
+    return given is not None and given != "" and Path(given) == base
 
 
 def credential_file(base: Path, name: str) -> Path:
     """`name` in a credential directory. systemd's `LoadCredential=github:<directory>` hands
     each file over as `github_<name>` (measured on systemd 252); by hand it is plain `name`."""
     loaded = base / f"{LOAD_CREDENTIAL_ID}_{name}"
-    return loaded if loaded.exists() else base / name
+    return loaded if loaded.is_symlink() or loaded.exists() else base / name
 
 
 def load_credential(directory: Path | str | None = None) -> Credential:
@@ -149,7 +187,11 @@ def load_credential(directory: Path | str | None = None) -> Credential:
     token_path, app_path, key_path = (
         credential_file(base, name) for name in (TOKEN_FILE, APP_FILE, APP_KEY_FILE)
     )
-    has_token, has_app, has_key = token_path.exists(), app_path.exists(), key_path.exists()
+    present = [p for p in (token_path, app_path, key_path) if p.is_symlink() or p.exists()]
+    if not _from_systemd(base):
+        for path in present:
+            check_host_file(path)
+    has_token, has_app, has_key = (p in present for p in (token_path, app_path, key_path))
     if has_token and (has_app or has_key):
         raise GitHubCredentialError(
             f"{base}: both {TOKEN_FILE} and a GitHub App credential are present; keep one"

@@ -30,9 +30,9 @@ def main(
         github.state.add_pat(token)
         credentials = Path(tmp, "credentials")
         credentials.mkdir(mode=0o700)
-        (credentials / "github-token").write_text(token + "\n", encoding="utf-8")
-        for name, value in (extra_credentials or {}).items():
+        for name, value in {"github-token": token, **(extra_credentials or {})}.items():
             (credentials / name).write_text(value + "\n", encoding="utf-8")
+            (credentials / name).chmod(0o600)  # the agent refuses a credential others can read
         os.environ.update(
             {
                 "LAUNCHPLANE_GITHUB_API_URL": github.api_url,

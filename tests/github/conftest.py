@@ -178,6 +178,13 @@ def app_key() -> tuple[str, str]:
     return private, public
 
 
+def write_secret(path: Path, text: str) -> Path:
+    """A credential file as the README says to write one: mode 0600 (the agent refuses more)."""
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def write_app_credentials(
     directory: Path, private_pem: str, installation_id: int | None = None
 ) -> Path:
@@ -185,8 +192,8 @@ def write_app_credentials(
     config: dict[str, object] = {"app_id": int(APP_ID)}
     if installation_id is not None:
         config["installation_id"] = installation_id
-    (directory / "github-app.json").write_text(json.dumps(config), encoding="utf-8")
-    (directory / "github-app-key.pem").write_text(private_pem, encoding="utf-8")
+    write_secret(directory / "github-app.json", json.dumps(config))
+    write_secret(directory / "github-app-key.pem", private_pem)
     return directory
 
 

@@ -27,6 +27,7 @@ from tests.github.conftest import (
     MakeClient,
     Sleeps,
     write_app_credentials,
+    write_secret,
 )
 
 INSTALLATION = "apps/get-repo-installation"
@@ -35,7 +36,7 @@ LIST = "actions/list-self-hosted-runners-for-repo"
 
 
 def test_token_file(tmp_path: Path) -> None:
-    (tmp_path / "github-token").write_text(f"  {PAT}\n", encoding="utf-8")
+    write_secret(tmp_path / "github-token", f"  {PAT}\n")
     credential = load_credential(tmp_path)
     assert isinstance(credential, TokenCredential)
     assert credential.token.get_secret_value() == PAT
@@ -45,7 +46,7 @@ def test_token_file(tmp_path: Path) -> None:
 def test_credentials_directory_comes_from_systemd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "github-token").write_text(PAT, encoding="utf-8")
+    write_secret(tmp_path / "github-token", PAT)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     assert isinstance(load_credential(), TokenCredential)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
@@ -72,7 +73,7 @@ def test_bad_credential_directories_fail_closed(
     tmp_path: Path, files: dict[str, str], problem: str
 ) -> None:
     for name, content in files.items():
-        (tmp_path / name).write_text(content, encoding="utf-8")
+        write_secret(tmp_path / name, content)
     with pytest.raises(GitHubCredentialError, match=problem) as caught:
         load_credential(tmp_path)
     assert PAT not in str(caught.value)
@@ -205,6 +206,6 @@ def test_credentials_as_systemd_names_them_are_found(tmp_path: Path) -> None:
     """LoadCredential=github:<dir> hands `github-token` over as `github_github-token`."""
     from agent.github.auth import TokenCredential, load_credential
 
-    (tmp_path / "github_github-token").write_text("ghp_fromsystemd0123456789abcdefABCDEF\n")
+    write_secret(tmp_path / "github_github-token", "ghp_fromsystemd0123456789abcdefABCDEF\n")
     credential = load_credential(tmp_path)
     assert isinstance(credential, TokenCredential)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.blockers import blocker_key
 from agent.contracts import (
     BaselineFinding,
     GithubProblem,
@@ -158,13 +159,13 @@ SCENARIOS: dict[str, Callable[[], Case]] = {
 }
 
 
-def table_rows() -> list[tuple[str, str, str, str, str, frozenset[str]]]:
+def table_rows() -> list[tuple[str, str, str, str, str, tuple[str, ...]]]:
     rows = []
     for line in DOC.read_text(encoding="utf-8").splitlines():
         m = ROW.match(line.strip())
         if m:
             cid, shape, op, status, action, blockers = m.groups()
-            codes = frozenset(c.strip() for c in blockers.split(",") if c.strip() not in {"—", ""})
+            codes = tuple(c.strip() for c in blockers.split(",") if c.strip() not in {"—", ""})
             rows.append((cid, shape, op, status, action, codes))
     return rows
 
@@ -176,15 +177,18 @@ def test_every_row_has_a_scenario_and_every_scenario_a_row() -> None:
 
 
 @pytest.mark.parametrize("row", table_rows(), ids=lambda row: row[0])
-def test_row(row: tuple[str, str, str, str, str, frozenset[str]]) -> None:
+def test_row(row: tuple[str, str, str, str, str, tuple[str, ...]]) -> None:
     cid, shape, operation, status, action, codes = row
     case = SCENARIOS[cid]()
     assert case.policy.operation.value == operation
     result = plan(case.declared, case.desired, case.observed, case.policy, f.NOW)
     assert result.shape is Shape(shape)
     assert (result.status, result.action.value) == (status, action)
-    assert {b.code for b in result.blockers} == codes, result.blockers
+    # the codes in the documented order: root cause first (agent/blockers.py)
+    assert tuple(dict.fromkeys(b.code for b in result.blockers)) == codes, result.blockers
     assert result.next_steps or status == "ready"
+    if status == "blocked":
+        assert result.steps == ()  # a blocked plan does nothing
 
 
 def test_create_selected_for_zero_runners_and_no_local_service() -> None:
@@ -227,6 +231,6 @@ def test_adopting_a_local_only_lane_stops_and_unregisters_before_creating() -> N
 def test_blockers_are_sorted_and_each_has_a_next_step() -> None:
     case = SCENARIOS["D10"]()
     result = plan(case.declared, case.desired, case.observed, case.policy, f.NOW)
-    keys = [(b.code, b.message) for b in result.blockers]
+    keys = [blocker_key(b.code, b.message) for b in result.blockers]
     assert keys == sorted(keys)
     assert "plan again" not in result.next_steps or len(result.next_steps) > 1
