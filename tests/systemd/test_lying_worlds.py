@@ -534,7 +534,9 @@ WORLDS = [
     World(
         "crash_loop_sampled_while_active",
         crash_loop,
-        frozenset({UNIT_GATE, "unstable"}),
+        # caught by the stability window, or — when a kill lands in the pass's own start job —
+        # by that step failing (`systemd_failed`): either way the record is not `completed`
+        frozenset({UNIT_GATE, "unstable", "systemd_failed"}),
         undo=stop_crasher,
     ),
     World(
