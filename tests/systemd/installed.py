@@ -495,6 +495,24 @@ def agent_argv(*args: str) -> list[str]:
     ]
 
 
+def clear_lane(
+    sandbox: Sandbox, github: GitHubInside, extra_dropin_dirs: tuple[str, ...] = ()
+) -> None:
+    """Nothing of the example lane anywhere: systemd (stopped, disabled, unmasked, its
+    drop-ins gone), disk, GitHub. `extra_dropin_dirs`: drop-in directories besides /etc's."""
+    for command in (
+        f"systemctl stop {UNIT}",
+        f"systemctl disable {UNIT}",
+        f"systemctl unmask {UNIT}",
+        f"rm -rf {DROPIN_DIR} {RUNNER_DIR} {' '.join(extra_dropin_dirs)}",
+        "systemctl daemon-reload",
+        f"systemctl reset-failed {UNIT}",
+    ):
+        sandbox.exec(*command.split(), check=False)
+    for runner in github.runners():
+        github.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
+
+
 def run_agent(
     sandbox: Sandbox, *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:

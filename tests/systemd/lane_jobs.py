@@ -7,12 +7,10 @@ import json
 from typing import Any
 
 from tests.systemd.installed import (
-    DROPIN_DIR,
     LANE,
-    RUNNER_DIR,
-    UNIT,
     GitHubInside,
     InstalledHost,
+    clear_lane,
     give_agent_the_token,
     run_agent,
 )
@@ -53,16 +51,7 @@ def emulator_log(github: GitHubInside) -> list[dict[str, Any]]:
 def fresh_lane(installed: InstalledHost, github: GitHubInside, key: str) -> int:
     """The example lane applied from scratch (`completed`), its runner online: its id."""
     sb = installed.sandbox
-    for command in (
-        f"systemctl stop {UNIT}",
-        f"systemctl disable {UNIT}",
-        f"rm -rf {DROPIN_DIR} {RUNNER_DIR}",
-        "systemctl daemon-reload",
-        f"systemctl reset-failed {UNIT}",
-    ):
-        sb.exec(*command.split(), check=False)
-    for runner in github.runners():
-        github.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
+    clear_lane(sb, github)
     give_agent_the_token(sb, github)
     record = act(installed, "apply", key)
     assert record["status"] == "completed", record.get("error")

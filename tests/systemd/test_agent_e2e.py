@@ -14,7 +14,6 @@ import pytest
 
 from tests.systemd.installed import (
     DROPIN,
-    DROPIN_DIR,
     LANE,
     REPOSITORY,
     RUNNER_DIR,
@@ -22,6 +21,7 @@ from tests.systemd.installed import (
     UNIT,
     GitHubInside,
     InstalledHost,
+    clear_lane,
     give_agent_the_token,
     run_agent,
 )
@@ -90,16 +90,7 @@ def uid_of(installed: InstalledHost, user: str) -> int:
 def lane_host(installed: InstalledHost, github_inside: GitHubInside) -> InstalledHost:
     """A clean lane (nothing in systemd, on disk or on GitHub) and the agent's credential."""
     sb = installed.sandbox
-    for command in (
-        f"systemctl stop {UNIT}",
-        f"systemctl disable {UNIT}",
-        f"rm -rf {DROPIN_DIR} {RUNNER_DIR}",
-        "systemctl daemon-reload",
-        f"systemctl reset-failed {UNIT}",
-    ):
-        sb.exec(*command.split(), check=False)
-    for runner in github_inside.runners():
-        github_inside.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
+    clear_lane(sb, github_inside)
     give_agent_the_token(sb, github_inside)
     return installed
 

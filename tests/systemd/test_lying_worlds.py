@@ -32,6 +32,7 @@ from tests.systemd.installed import (
     UNIT,
     GitHubInside,
     InstalledHost,
+    clear_lane,
     give_agent_the_token,
     run_agent,
 )
@@ -141,19 +142,8 @@ def reconcile(host: Host) -> tuple[int, dict[str, Any]]:
 
 
 def reset_lane(host: Host, github: GitHubInside) -> None:
-    """Nothing of the lane anywhere: systemd, disk, GitHub."""
-    sb = host.sandbox
-    for command in (
-        f"systemctl stop {UNIT}",
-        f"systemctl disable {UNIT}",
-        f"systemctl unmask {UNIT}",
-        f"rm -rf {DROPIN_DIR} {RUN_DROPIN_DIR} {LIB_DROPIN_DIR} {RUNNER_DIR}",
-        "systemctl daemon-reload",
-        f"systemctl reset-failed {UNIT}",
-    ):
-        sb.exec(*command.split(), check=False)
-    for runner in github.runners():
-        github.request("DELETE", f"/_emulator/runners/{runner['id']}", auth=False)
+    """Nothing of the lane anywhere: systemd (the drop-ins of every world too), disk, GitHub."""
+    clear_lane(host.sandbox, github, (RUN_DROPIN_DIR, LIB_DROPIN_DIR))
 
 
 def apply_now(host: Host) -> dict[str, Any]:
