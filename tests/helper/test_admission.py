@@ -17,6 +17,7 @@ import pytest
 from helper.contract.client import call
 from helper.contract.protocol import Request
 from tests.helper.conftest import AGENT_UID, LANE, OTHER_UID, World, serve_while
+from tests.helper.drivers import AGENT_DRIVER
 from tests.helper.test_server import SYSTEM_PYTHON
 
 REPO = str(Path(__file__).resolve().parents[2])
@@ -24,53 +25,8 @@ pytestmark = pytest.mark.skipif(
     SYSTEM_PYTHON is None or os.geteuid() != 0, reason="needs root and /usr/bin/python3"
 )
 
-# Runs as root long enough to import the client, then becomes the agent's uid. Modes:
-#   serial N: N requests one after another; parallel N: N at once; idle N M: N connections
-#   that send nothing, then M requests, then what the idle ones were answered.
-AGENT_DRIVER = """
-import json, os, socket, sys, threading, time
-from helper.contract.client import call
-from helper.contract.protocol import Request
-mode, name, uid, counts = sys.argv[1], "\\0" + sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-os.setgroups([]); os.setgid(uid); os.setuid(uid)
-req = Request(version=1, verb="status", lane=os.environ["LANE"], dry_run=True)
-def one():
-    try:
-        return call(name, req, 60).ok
-    except Exception as exc:
-        return repr(exc)
-out = {}
-if mode == "idle":
-    idle = []
-    for _ in range(int(counts[0])):
-        for _ in range(6000):  # the listen backlog may be full: retry (bounded)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(60)
-            try:
-                s.connect(name); idle.append(s); break
-            except BlockingIOError:
-                s.close(); time.sleep(0.01)
-    print("idle-open", flush=True); sys.stdin.readline()
-    out["served"] = [one() for _ in range(int(counts[1]))]
-    answers = []
-    for s in idle:
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        answers.append(json.loads(data[4:])["error"]["code"] if data else "reset")
-    out["idle_answers"] = answers
-elif mode == "serial":
-    out["served"] = [one() for _ in range(int(counts[0]))]
-else:
-    results = [None] * int(counts[0])
-    barrier = threading.Barrier(len(results))
-    def run(i):
-        barrier.wait()  # all at once
-        results[i] = one()
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(results))]
-    [t.start() for t in threads]; [t.join() for t in threads]
-    out["served"] = results
-print(json.dumps(out), flush=True)
-"""
+# The agent's side runs tests/helper/drivers.py's AGENT_DRIVER: as root long enough to import
+# the client, then as the agent's uid (LP_DRIVER_UID).
 
 # A local user that may connect (here: any uid; on a host, a member of the socket's group).
 # Opens IDLE connections that send nothing, says so, then connects and hangs up in a loop
@@ -104,12 +60,19 @@ DRIVER_PRELUDE = f"import sys; sys.path.insert(0, {REPO!r})\n"
 
 def agent_driver(mode: str, name: str, *counts: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-I", "-c", DRIVER_PRELUDE + AGENT_DRIVER, mode, name, str(AGENT_UID)]
+        [sys.executable, "-I", "-c", DRIVER_PRELUDE + AGENT_DRIVER, mode]
         + [str(count) for count in counts],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={"LANE": LANE, "PATH": "/usr/bin:/bin"},
+        env={
+            "LANE": LANE,
+            "PATH": "/usr/bin:/bin",
+            "LP_DRIVER_SOCKET": f"@{name}",
+            "LP_DRIVER_TIMEOUT": "60",
+            "LP_DRIVER_UID": str(AGENT_UID),
+            "LP_DRIVER_HANDSHAKE": "1",
+        },
     )
 
 

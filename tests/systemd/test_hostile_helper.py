@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.helper.drivers import AGENT_DRIVER
 from tests.sandbox import Sandbox
 from tests.systemd.installed import (
     AGENT_USER,
@@ -27,45 +28,6 @@ SOCKET_UNIT = "launchplane-helper.socket"
 INTRUDER = "lp-test-intruder"
 
 # As the agent: `serial N` requests one after another, `parallel N` at once, or `idle N M`:
-# N connections that send nothing, then M requests, then what the idle ones were answered.
-AGENT_DRIVER = r"""
-import json, os, socket, sys, threading, time
-from helper.contract.client import call
-from helper.contract.protocol import DEFAULT_SOCKET, Request
-mode, counts = sys.argv[1], [int(c) for c in sys.argv[2:]]
-req = Request(version=1, verb="status", lane=os.environ["LANE"], dry_run=True)
-def one():
-    try:
-        return call(DEFAULT_SOCKET, req, 120).ok
-    except Exception as exc:
-        return repr(exc)
-out = {}
-if mode == "idle":
-    idle = []
-    for _ in range(counts[0]):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(120)
-        s.connect(DEFAULT_SOCKET); idle.append(s)
-    out["served"] = [one() for _ in range(counts[1])]
-    answers = []
-    for s in idle:
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        answers.append(json.loads(data[4:])["error"]["code"] if data else "closed-empty")
-    out["idle_answers"] = answers
-elif mode == "serial":
-    out["served"] = [one() for _ in range(counts[0])]
-else:
-    results = [None] * counts[0]
-    barrier = threading.Barrier(len(results))
-    def run(i):
-        barrier.wait()
-        results[i] = one()
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(results))]
-    [t.start() for t in threads]; [t.join() for t in threads]
-    out["served"] = results
-print(json.dumps(out), flush=True)
-"""
 
 # A member of the agent's group: N connects that send nothing (kept open), then M
 # connect-and-hang-up; prints what each kind of connect got.
