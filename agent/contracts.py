@@ -44,6 +44,7 @@ class GithubRunner(Record):
     status: Literal["online", "offline"]
     busy: bool
     labels: tuple[GithubLabel, ...]
+    version: str | None = None  # GitHub sets it once the runner has connected
 
     @property
     def label_names(self) -> frozenset[str]:
@@ -75,6 +76,17 @@ class LocalRunnerDirectory(Record):
     runner_file_error: str | None = None
     has_run_script: bool = False
     stale_migrated_files: tuple[str, ...] = ()
+    archive_sha256: str | None = None  # `.launchplane-archive`: the archive it came from
+
+
+class RunnerVersions(Record):
+    """The runner's versions: installed (from the lane's archive record, else GitHub's
+    `version`), the newest release GitHub offers, and when the agent first saw that one."""
+
+    installed: str | None = None
+    installed_source: Literal["archive", "github"] | None = None
+    latest: str | None = None
+    latest_seen_at: datetime | None = None
 
 
 class BaselineFinding(Record):
@@ -117,6 +129,7 @@ class RunnerLaneMaintainerObservedState(Record):
     unit: UnitState
     baseline: BaselineState | None
     github_problem: GithubProblem | None = None  # set when `github` is None because of it
+    runner_versions: RunnerVersions | None = None  # None: not observed (no release check)
 
 
 # --- plan -----------------------------------------------------------------------------------
@@ -138,6 +151,7 @@ class Action(StrEnum):
     RECONCILE = "reconcile"
     RESTART = "restart"
     REMOVE = "remove"
+    UPGRADE = "upgrade"
 
 
 class Operation(StrEnum):
@@ -166,6 +180,7 @@ class Step(StrEnum):
     REMOVE_UNIT = "remove_unit"
     REMOVE_DIRECTORY = "remove_directory"
     VERIFY = "verify"
+    WAIT_IDLE = "wait_idle"  # until GitHub shows the runner idle (bounded), before an upgrade
 
 
 class Blocker(Record):

@@ -26,6 +26,7 @@ from agent.plan_blockers import (
     observation_blockers,
     problem_text,
 )
+from agent.plan_upgrade import with_upgrade
 
 CREATE_STEPS = (
     Step.FETCH_REGISTRATION_TOKEN,
@@ -173,7 +174,9 @@ def plan(
     elif policy.operation is Operation.REMOVE:
         action, steps, more = _remove(shape, observed, policy)
     else:
-        action, steps, more = _reconcile(shape, observed)
+        action, steps, more = with_upgrade(
+            _reconcile(shape, observed), shape, desired, observed, now
+        )
     return _decided(
         desired.lane_name,
         now,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent.audit_store import DEFAULT_AUDIT_DIR
 from agent.github.settings import GitHubSettings
+from helper.contract.errors import ConfigError
 from helper.contract.lanes import DEFAULT_LANES_FILE
 from helper.contract.protocol import DEFAULT_SOCKET
 
@@ -32,6 +33,7 @@ class AgentSettings:
     unit_dir: str
     github: GitHubSettings
     evidence_url: str | None = None
+    release_check_seconds: float = 3600.0  # how often the downloads API is asked (per repo)
 
     @property
     def state_dir(self) -> Path:
@@ -60,4 +62,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> AgentSettings:
         unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", DEFAULT_UNIT_DIR),
         github=github,
         evidence_url=e.get("LAUNCHPLANE_EVIDENCE_URL") or None,
+        release_check_seconds=_seconds(e, "LAUNCHPLANE_RELEASE_CHECK_SECONDS", 3600.0),
     )
+
+
+def _seconds(e: Mapping[str, str], name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a bad value is ConfigError."""
+    text = e.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigError(
+            name, [("(value)", "must be a number of seconds from 0 to 86400")], what="setting"
+        )
+    return value

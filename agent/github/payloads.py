@@ -36,6 +36,7 @@ class ApiRunner(Payload):
     status: str
     busy: bool
     labels: list[ApiLabel]
+    version: str | None = None
 
 
 class ApiRunnerPage(Payload):
@@ -80,6 +81,7 @@ def runner(api: ApiRunner, operation: str) -> GithubRunner:
         status="online" if api.status == "online" else "offline",
         busy=api.busy,
         labels=tuple(label(item) for item in api.labels),
+        version=api.version,
     )
 
 

@@ -57,6 +57,12 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
+    # Runner versions (docs/operations.md, "Runner versions and upgrades"): how many days the
+    # lane may stay behind the newest release GitHub offers (GitHub stops sending jobs to a
+    # runner not updated within 30 days of a release), and how long an upgrade, restart or
+    # remove waits for a running job to end before it gives up.
+    runner_max_age_days: int = Field(default=0, ge=0, le=28)
+    runner_drain_wait_seconds: int = Field(default=600, ge=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod
