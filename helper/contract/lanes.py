@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections import Counter
 from functools import cached_property
@@ -36,6 +37,16 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 
 
 Repository = Annotated[str, AfterValidator(canonical_repository)]
+VERSION_POLICY_RE = re.compile(r"latest|\d{1,6}\.\d{1,6}\.\d{1,6}")
+
+
+def _version_policy(value: str) -> str:
+    if not VERSION_POLICY_RE.fullmatch(value):
+        raise ValueError('must be "latest" or a pinned runner version x.y.z, e.g. "2.330.0"')
+    return value
+
+
+VersionPolicy = Annotated[str, AfterValidator(_version_policy)]
 # TOML arrays arrive as lists: accept them for tuples; the items stay strict.
 Names = Annotated[tuple[str, ...], Field(strict=False)]
 Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
@@ -53,7 +64,7 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     systemd_unit_name: str
     labels: Names
     product: str
-    runner_version_policy: str = Field(default="latest", pattern=r"^(latest|\d+\.\d+\.\d+)$")
+    runner_version_policy: VersionPolicy = "latest"
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
