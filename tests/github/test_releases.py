@@ -15,10 +15,10 @@ import pytest
 from agent.github.client import GitHubClient
 from agent.github.payloads import select_download
 from agent.releases import SIGHTINGS, ReleaseWatch
+from tests.agent.fakes import NOW
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.runner.build import build
 from tests.emulators.runner.listener import VERSION
-from tests.agent.fakes import NOW
 from tests.github.conftest import REPO
 
 
