@@ -63,6 +63,7 @@ class Applying:
     tokens: dict[str, RunnerToken] = field(default_factory=dict)
     archive: str | None = None
     reload_needed: bool = True
+    drain_wait: int | None = None  # the plan's --wait; None: the lane's runner_drain_wait_seconds
 
     @property
     def repository(self) -> str:
@@ -153,11 +154,12 @@ def _no_remove_token(_a: Applier, _run: Applying, step: Step) -> Detail:
 
 def _wait_idle(a: Applier, run: Applying, step: Step) -> Detail:
     """Bounded wait for GitHub to show the runner idle; nothing is touched while it is busy."""
+    wait = run.desired.runner_drain_wait_seconds if run.drain_wait is None else run.drain_wait
     drained = wait_until_idle(
         a.github,
         run.repository,
         run.desired.lane_name,
-        wait=run.desired.runner_drain_wait_seconds,
+        wait=wait,
         sleep=a.sleep,
         monotonic=a.monotonic,
         poll_interval=a.poll_interval,
@@ -166,9 +168,9 @@ def _wait_idle(a: Applier, run: Applying, step: Step) -> Detail:
     if not drained.idle:
         raise PlanStepFailed(
             step.value,
-            f"the runner is still busy after {drained.waited_seconds:.0f} s "
-            f"(runner_drain_wait_seconds={run.desired.runner_drain_wait_seconds}); nothing "
-            "was changed, the next pass tries again",
+            f"the runner is still busy after {drained.waited_seconds:.0f} s (limit {wait} s: "
+            "runner_drain_wait_seconds, or --wait); nothing was changed: try again later, "
+            "wait longer, or interrupt the job with --drain",
         )
     return drained.detail()
 

@@ -122,7 +122,7 @@ NEXT_STEPS: dict[BlockerCode, str] = {
     B.BASELINE_NOT_READY: "fix the baseline findings listed in the record, then plan again",
     B.MISSING_IDEMPOTENCY_KEY: "pass --idempotency-key",
     B.MISSING_CONFIRMATION: "pass --confirm with the exact words shown",
-    B.RUNNER_BUSY: "wait for the job, or confirm draining with --drain",
+    B.RUNNER_BUSY: "wait for the job (--wait SECONDS), or interrupt it with --drain",
     B.NOTHING_TO_RESTART: "apply the lane first",
     B.UNIT_MASKED: "someone masked the unit on purpose: find out why, then `systemctl unmask` "
     "it (add --runtime if it was masked with --runtime)",

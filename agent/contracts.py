@@ -197,6 +197,9 @@ class PlanPolicy(Record):
     confirmation: str | None = None
     drain_confirmed: bool = False
     max_observation_age_seconds: int = Field(default=300, gt=0)
+    # restart/remove of a busy runner: wait this long for its job (None: the lane's
+    # runner_drain_wait_seconds; 0: do not wait, a busy runner blocks without --drain)
+    drain_wait_seconds: int | None = Field(default=None, ge=0, le=86400)
 
     def expected_confirmation(self, lane_name: str) -> str:
         """`apply L`, `restart L` or `remove L`: the words an operator must type."""

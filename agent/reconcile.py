@@ -160,7 +160,7 @@ class Reconciler:
             return self.recorder.write("failed", key, desired, pre, result, error=error)
         steps = StepLog()
         evidence: dict[str, Any] = {}
-        run = Applying(desired, pre, evidence)
+        run = Applying(desired, pre, evidence, drain_wait=result.policy.drain_wait_seconds)
         if result.action is Action.UPGRADE:
             evidence["runner_upgrade"] = upgrade_evidence(pre)
         try:

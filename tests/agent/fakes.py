@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -360,3 +360,27 @@ def agent_for(
         online_timeout=0.0,
     )
     return agent, world, declared
+
+
+class FakeTime:
+    """One clock for the wall and the monotonic time; `sleep` only moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+        self.slept: list[float] = []
+
+    def wall(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return (self.now - NOW).total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def with_time(agent: Reconciler, time: FakeTime) -> Reconciler:
+    """The agent whose applier sleeps and reads the monotonic time on `time`."""
+    applier = replace(agent.applier, sleep=time.sleep, monotonic=time.monotonic)
+    return replace(agent, applier=applier)

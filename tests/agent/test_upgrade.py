@@ -10,35 +10,17 @@ from pathlib import Path
 
 from agent.contracts import Action, PlanPolicy, RunnerLaneMaintainerAuditRecord
 from agent.reconcile import Reconciler
-from tests.agent.fakes import NOW, World, agent_for, release_sha
+from tests.agent.fakes import FakeTime, World, agent_for, release_sha, with_time
 from tests.planner import factories as f
 
 OLD, NEW = "2.329.0", "2.330.0"
-
-
-class FakeTime:
-    """One clock for the wall and the monotonic time; `sleep` only moves it."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-        self.slept: list[float] = []
-
-    def wall(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        return (self.now - NOW).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 def created_on_old(tmp_path: Path, time: FakeTime, **lane: object) -> tuple[Reconciler, World]:
     """The lane created on OLD (`completed`), then GitHub offering NEW."""
     clock: Callable[[], datetime] = time.wall
     agent, world, declared = agent_for(tmp_path, clock, apply=True, **lane)
-    agent = _with_time(agent, time)
+    agent = with_time(agent, time)
     world.release = OLD
     confirm = f"apply {f.LANE}"
     policy = PlanPolicy(mode="apply", idempotency_key="create", confirmation=confirm)
@@ -48,13 +30,6 @@ def created_on_old(tmp_path: Path, time: FakeTime, **lane: object) -> tuple[Reco
     world.release = NEW
     world.helper_calls.clear()
     return agent, world
-
-
-def _with_time(agent: Reconciler, time: FakeTime) -> Reconciler:
-    from dataclasses import replace
-
-    applier = replace(agent.applier, sleep=time.sleep, monotonic=time.monotonic)
-    return replace(agent, applier=applier)
 
 
 def archive(world: World) -> str:
