@@ -30,6 +30,7 @@ UPGRADE_STEPS = (
     Step.VERIFY,
 )
 UPGRADABLE = (Shape.SUPERVISED_ACTIVE, Shape.SUPERVISED_INACTIVE)
+RUNNING = frozenset({"active", "activating", "reloading"})  # incl. Restart=always's waits
 
 Decision = tuple[Action, tuple[Step, ...], list[Blocker]]
 
@@ -59,15 +60,17 @@ def upgrade_target(
 
 
 def refused_pin(observed: RunnerLaneMaintainerObservedState, policy: str) -> Blocker | None:
-    """A pinned version below GitHub's newest release while GitHub shows the installed runner
-    offline: GitHub refuses runners below its minimum version, and the pin forbids the
-    upgrade that would fix it. A blocker (no action, no retry loop) naming both versions."""
+    """A pinned version below GitHub's newest release while systemd keeps the unit running
+    and GitHub still shows the runner offline: GitHub refuses runners below its minimum
+    version, and the pin forbids the upgrade that would fix it. A blocker (no action, no
+    retry loop) naming both versions. A stopped unit is not this: supervising starts it."""
     versions = observed.runner_versions
     if policy == "latest" or versions is None or versions.latest is None:
         return None
     runners = observed.github.runners if observed.github else ()
     offline = bool(runners) and all(r.status == "offline" for r in runners)
-    if not offline or version_key(policy) >= version_key(versions.latest):
+    running = observed.unit.active_state in RUNNING
+    if not (offline and running) or version_key(policy) >= version_key(versions.latest):
         return None
     return Blocker(
         code=BlockerCode.RUNNER_VERSION_REFUSED,

@@ -113,6 +113,18 @@ def test_a_refused_pin_is_a_blocker_with_its_next_step() -> None:
     assert result.steps == ()
 
 
+def test_a_pinned_lane_whose_unit_is_stopped_is_started_not_blocked() -> None:
+    """Offline because nothing runs it: supervising (enable-now) is the answer, not a pin."""
+    result = planned(
+        "2.329.0",
+        github=f.inventory(f.runner(status="offline")),
+        unit=f.unit(active=False),
+        runner_versions=versions("2.329.0", "2.330.0"),
+    )
+    assert result.status == "ready"
+    assert result.steps == SUPERVISE_STEPS
+
+
 def test_an_offline_runner_on_latest_is_upgraded_not_blocked() -> None:
     result = planned(
         github=f.inventory(f.runner(status="offline")),
