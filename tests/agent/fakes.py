@@ -270,13 +270,14 @@ class FakeUnits:
         return out
 
 
-def declared_in(root: Path, **lane: Any) -> LanesFile:
+def declared_in(root: Path, policy_fields: dict[str, Any] | None = None, **lane: Any) -> LanesFile:
     base = f.desired(registration_root=str(root), **lane)
     policy = HostPolicy(
         allowed_repositories=(f.REPO,),
         approved_hosts=(f.HOST,),
         allowed_registration_roots=(str(root),),
         allowed_service_users=(f.USER,),
+        **(policy_fields or {}),
     )
     return LanesFile(policy=policy, lanes=(base,))
 
@@ -329,12 +330,15 @@ class MemorySchedule:
 
 
 def agent_for(
-    tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW, **lane: Any
+    tmp_path: Path,
+    clock: Callable[[], datetime] = lambda: NOW,
+    policy_fields: dict[str, Any] | None = None,
+    **lane: Any,
 ) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
     root.mkdir()
     world = World(root=root, unit_dir=tmp_path / "units")
-    declared = declared_in(root, **lane)
+    declared = declared_in(root, policy_fields, **lane)
     agent = assemble(
         declared,
         github=FakeGitHub(world),
