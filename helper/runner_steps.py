@@ -273,7 +273,8 @@ def register(
     runner_dir, url, name, labels, archive, sha256 = args
     ok = PATH_RE.fullmatch(runner_dir) and URL_RE.fullmatch(url) and LANE_RE.fullmatch(name)
     ok = ok and PATH_RE.fullmatch(archive) and SHA_RE.fullmatch(sha256)
-    ok = ok and (group is None or GROUP_RE.fullmatch(group))
+    if group is not None and not GROUP_RE.fullmatch(group):
+        return EXIT_USAGE
     if not ok or not LABELS_RE.fullmatch(labels):
         return EXIT_USAGE
     token = _read_token(stdin)
