@@ -31,6 +31,7 @@ from helper.contract.identifiers import (
     unit_name_for,
 )
 from helper.contract.models import StrictModel, validation_problems
+from helper.contract.scope import scope_findings, scope_problem
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
@@ -71,16 +72,9 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
 
     @model_validator(mode="after")
     def _one_scope(self) -> RunnerLaneMaintainerDesiredState:
-        if (self.repository is None) == (self.organization is None):
-            raise ValueError(
-                "declare exactly one of repository = 'owner/name' (a repository runner) or "
-                "organization = 'login' (an organization runner)"
-            )
-        if self.runner_group is not None and self.organization is None:
-            raise ValueError(
-                "runner_group needs organization: runner groups exist only for organization "
-                "runners (a repository runner is always in the Default group)"
-            )
+        problem = scope_problem(self.repository, self.organization, self.runner_group)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -230,37 +224,6 @@ def policy_findings(
     elif counts.directories[lane.runner_directory] > 1:
         out.append(
             Finding("duplicate_lane", "registration_root", "runner directory shared with a lane")
-        )
-    return out
-
-
-def scope_findings(lane: RunnerLaneMaintainerDesiredState, policy: HostPolicy) -> list[Finding]:
-    """The repository, or the organization and its runner group, against the allowlists."""
-    out: list[Finding] = []
-    if lane.repository is not None:
-        if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
-            out.append(
-                Finding(
-                    "repository_not_allowed", "repository", f"{lane.repository} not allowlisted"
-                )
-            )
-        return out
-    if lane.scope.lower() not in {o.lower() for o in policy.allowed_organizations}:
-        out.append(
-            Finding(
-                "organization_not_allowed",
-                "organization",
-                f"{lane.scope} is not in policy.allowed_organizations",
-            )
-        )
-    group = lane.runner_group
-    if group is not None and group.lower() not in {g.lower() for g in policy.allowed_runner_groups}:
-        out.append(
-            Finding(
-                "runner_group_not_allowed",
-                "runner_group",
-                f"{group} is not in policy.allowed_runner_groups",
-            )
         )
     return out
 
