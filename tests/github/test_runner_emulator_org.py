@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.github import GitHubClient
@@ -93,3 +94,19 @@ def test_a_repository_runner_is_in_the_default_pool(
     assert done.returncode == 0, done.stdout + done.stderr
     assert (settings(host)["poolId"], settings(host)["poolName"]) == (1, "Default")
     assert emulator.state.runners_of(ORG) == []
+
+
+def test_organizations_and_groups_are_declared_through_the_control_routes(
+    emulator: GitHubEmulator, client: GitHubClient
+) -> None:
+    with httpx.Client(base_url=emulator.web_url) as http:
+        assert http.post("/_emulator/orgs/acme-lp").status_code == 201
+        made = http.post("/_emulator/orgs/acme-lp/runner-groups", json={"name": "gpu"})
+        assert made.status_code == 201
+        assert (
+            http.post("/_emulator/orgs/nowhere/runner-groups", json={"name": "x"}).status_code
+            == 404
+        )
+    assert client.runner_group_id("acme-lp", "gpu") == made.json()["id"]
+    assert client.runner_group_id("acme-lp", "Default") == 1
+    assert client.list_runners("acme-lp") == []
