@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.contracts import Gate, PlanPolicy
+import pytest
+
+from agent.classify import classify
+from agent.contracts import Gate, PlanPolicy, Shape
 from tests.agent.fakes import agent_for
 from tests.planner import factories as f
 
@@ -89,3 +92,20 @@ def test_removing_an_organization_lane_does_not_need_its_group(tmp_path: Path) -
     record = agent.run(declared.lanes[0], remove)
     assert record.status == "removed", (record.error, record.plan.blockers)
     assert world.runners == {}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/other-org",  # another organization
+        f"https://github.com/{ORG}/website",  # a repository of the same organization
+        f"https://github.com/{f.REPO}",  # the repository lane this one might have been
+    ],
+)
+def test_a_registration_for_another_scope_is_a_conflict(url: str) -> None:
+    """An organization lane never adopts a `.runner` registered anywhere but its organization."""
+    desired = f.desired(repository=None, organization=ORG)
+    shape = classify(desired, f.observed(local=f.local(url=url))).shape
+    assert shape is Shape.UNKNOWN_CONFLICT
+    ours = f.observed(local=f.local(url=f"https://github.com/{ORG}"))
+    assert classify(desired, ours).shape is Shape.SUPERVISED_ACTIVE
