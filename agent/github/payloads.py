@@ -36,12 +36,23 @@ class ApiRunner(Payload):
     status: str
     busy: bool
     labels: list[ApiLabel]
+    runner_group_id: int | None = None
     version: str | None = None
 
 
 class ApiRunnerPage(Payload):
     total_count: int
     runners: list[ApiRunner]
+
+
+class ApiRunnerGroup(Payload):
+    id: int
+    name: str
+
+
+class ApiRunnerGroupPage(Payload):
+    total_count: int
+    runner_groups: list[ApiRunnerGroup]
 
 
 class ApiLabels(Payload):
@@ -81,6 +92,7 @@ def runner(api: ApiRunner, operation: str) -> GithubRunner:
         status="online" if api.status == "online" else "offline",
         busy=api.busy,
         labels=tuple(label(item) for item in api.labels),
+        runner_group_id=api.runner_group_id,
         version=api.version,
     )
 

@@ -47,7 +47,7 @@ def test_progress_is_one_line_per_change(tmp_path: Path) -> None:
     lines: list[str] = []
     drained = wait_until_idle(
         FakeGitHub(world),
-        lane.repository,
+        lane.scope,
         lane.lane_name,
         wait=60,
         sleep=time.sleep,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent.contracts import Action, PlanPolicy, RunnerLaneMaintainerAuditRecord
 from agent.reconcile import Reconciler
@@ -16,7 +17,7 @@ from tests.planner import factories as f
 OLD, NEW = "2.329.0", "2.330.0"
 
 
-def created_on_old(tmp_path: Path, time: FakeTime, **lane: object) -> tuple[Reconciler, World]:
+def created_on_old(tmp_path: Path, time: FakeTime, **lane: Any) -> tuple[Reconciler, World]:
     """The lane created on OLD (`completed`), then GitHub offering NEW."""
     clock: Callable[[], datetime] = time.wall
     agent, world, declared = agent_for(tmp_path, clock, apply=True, **lane)
