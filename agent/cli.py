@@ -275,7 +275,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
         notifier.notify("STATUS=observing lanes")
         agent = build_agent(paths, _lanes(args, paths))
         records = agent.reconcile_pass(every_lane=not args.due)
-        deliver_evidence(paths)
+        deliver_evidence(paths.configured(agent.declared))
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)

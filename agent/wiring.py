@@ -100,6 +100,7 @@ def build_agent(
     """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
     (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
     declared = declared if declared is not None else load_lanes(paths.lanes_file)
+    paths = paths.configured(declared)
     github = GitHubClient(paths.github, load_credential(paths.credentials))
     evidence = EvidenceSpool(paths.state_dir / "spool") if paths.evidence_url else None
     return assemble(
@@ -150,7 +151,9 @@ def pass_lock(
 
 
 def deliver_evidence(paths: AgentSettings) -> None:
-    """Send spooled records to LAUNCHPLANE_EVIDENCE_URL, if configured; failures stay spooled."""
+    """Send spooled records to the evidence URL (lanes.toml `[evidence] url`, or
+    LAUNCHPLANE_EVIDENCE_URL) if configured; failures stay spooled. Pass settings that are
+    `configured()` with lanes.toml."""
     url = paths.evidence_url
     if not url:
         return
