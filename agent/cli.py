@@ -28,8 +28,14 @@ from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
 from agent.render import render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
-from agent.status import status_rows
-from agent.wiring import build_agent, deliver_evidence, pass_lock
+from agent.status import orphan_section, status_rows
+from agent.wiring import (
+    build_agent,
+    declared_for_removal,
+    deliver_evidence,
+    find_orphans_of,
+    pass_lock,
+)
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import load_lanes
@@ -215,7 +221,10 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 
 def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
-    agent = build_agent(paths, _lanes(args, paths))
+    declared = _lanes(args, paths)
+    if operation is Operation.REMOVE:  # an orphan this host's marks rebuild may be removed
+        declared = declared_for_removal(paths, declared, args.lane)
+    agent = build_agent(paths, declared)
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
     policy = PlanPolicy(
@@ -236,8 +245,10 @@ def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
     observed, _ = agent.observer.observe(lanes)
     rows = status_rows(agent, lanes, observed)
-    _out(args, render_table(rows), rows)
-    return EXIT_OK if all(r["proven"] == "yes" for r in rows) else EXIT_FAILED
+    orphans = [] if args.lane else find_orphans_of(agent, paths)
+    text, orphan_rows = orphan_section(orphans)
+    _out(args, (render_table(rows) if rows else "no lanes declared") + text, rows + orphan_rows)
+    return EXIT_OK if all(r["proven"] == "yes" for r in rows + orphan_rows) else EXIT_FAILED
 
 
 def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
