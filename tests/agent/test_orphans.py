@@ -155,7 +155,9 @@ def test_remove_refuses_an_undeclared_lane_without_marks(
     orphaned: tuple[World, LanesFile, LanesFile],
 ) -> None:
     world, _, after = orphaned
-    with pytest.raises(UsageError, match="'ghost' is not declared in /etc/launchplane/lanes.toml"):
+    with pytest.raises(
+        UsageError, match=r"'ghost' is not declared in /etc/launchplane/lanes\.toml"
+    ):
         removal_lanes(after, "ghost", orphans_of(world, after), "/etc/launchplane/lanes.toml")
     unrebuildable = Orphan("half", directory="/srv/x/half", problems=("no readable .runner",))
     with pytest.raises(UsageError, match=r"cannot be rebuilt safely \(no readable \.runner\)"):
