@@ -23,6 +23,8 @@ from agent.contracts import (
     RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
 )
+from agent.doctor import render_checks, run_doctor
+from agent.doctor_probes import host_probes
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
@@ -125,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     au.add_argument("record_id", nargs="?")
     au.add_argument("--lane")
+    sub.add_parser("doctor", parents=[common], help="check this host; each finding with a fix")
     rc = sub.add_parser("reconcile", parents=[common], help="one pass over every lane")
     rc.add_argument(
         "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
@@ -280,6 +283,19 @@ def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, paths: AgentSettings) -> int:
+    """Every check of agent.doctor; exit 0 only when all pass."""
+    declared: LanesFile | ConfigError
+    try:
+        declared = _lanes(args, paths)
+        paths = paths.configured(declared)
+    except ConfigError as exc:  # one finding among the others
+        declared = exc
+    checks = run_doctor(declared, paths, host_probes(paths))
+    _out(args, render_checks(checks), [c.as_dict() for c in checks])
+    return EXIT_OK if all(c.passed for c in checks) else EXIT_FAILED
+
+
 def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
     notifier = sdnotify.SystemdNotifier()
     with pass_lock(paths.runtime_dir):
@@ -318,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args, paths)
         if args.command == "audits":
             return cmd_audits(args, paths)
+        if args.command == "doctor":
+            return cmd_doctor(args, paths)
         return cmd_reconcile(args, paths)
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)
