@@ -54,12 +54,9 @@ def check_units(props: Mapping[str, UnitProps]) -> Iterator[Check]:
 def check_files(paths: AgentSettings, credential: Callable[[], object]) -> Iterator[Check]:
     problems = policy_path_problems(paths.lanes_file)
     for where, why in problems:
-        yield Check(
-            "files",
-            "policy_file_untrusted",
-            f"{where}: {why.split(': run ')[0]}",
-            why.split(": run ", 1)[-1].strip("`"),
-        )
+        what, _, command = why.partition(": run ")
+        fix = command.strip("`") or f"replace {where} by the real file it points to"
+        yield Check("files", "policy_file_untrusted", f"{where}: {what}", fix)
     if not problems:
         yield ok("files", f"{paths.lanes_file}: only root can change it")
     try:

@@ -232,3 +232,13 @@ def test_a_damaged_audit_record_is_named_and_left_in_place(host: Host) -> None:
 def test_a_missing_audit_store_is_named(host: Host) -> None:
     paths = replace(host.paths, audit_dir=str(Path(host.paths.audit_dir).parent / "nowhere"))
     assert host.codes(paths=paths) == {"audit_store_missing"}
+
+
+def test_a_symlinked_lanes_file_is_named_with_a_fix(host: Host, tmp_path: Path) -> None:
+    real = tmp_path / "real.toml"
+    host.lanes_file.rename(real)
+    host.lanes_file.symlink_to(real)
+    checks = run_doctor(host.declared, host.paths, host.probes())
+    (bad,) = [c for c in checks if not c.passed]
+    assert bad.code == "policy_file_untrusted"
+    assert bad.fix == f"replace {host.lanes_file} by the real file it points to"
