@@ -23,6 +23,7 @@ from helper.contract.systemd import UnitProps
 UNITS = ("launchplane-helper.socket", "launchplane-agent.timer", "launchplane-agent.path")
 AGENT_SERVICE = "launchplane-agent.service"
 START_LIMITED = frozenset({"start-limit-hit", "unit-start-limit-hit", "trigger-limit-hit"})
+UNREACHABLE = "unknown"  # agent.doctor_probes.read_units: the load state when no bus answered
 MAX_SKEW = timedelta(seconds=30)  # GitHub App JWTs are refused beyond about a minute
 
 
@@ -33,7 +34,14 @@ def ok(check: str, detail: str) -> Check:
 def check_units(props: Mapping[str, UnitProps]) -> Iterator[Check]:
     for unit in (*UNITS, AGENT_SERVICE):
         p = props.get(unit, UnitProps(unit))
-        if p.result in START_LIMITED:
+        if p.load_state.startswith(UNREACHABLE):
+            yield Check(
+                "units",
+                "systemd_unreachable",
+                f"{unit}: {p.load_state}",
+                "run doctor on the host itself, as root, with the system bus running",
+            )
+        elif p.result in START_LIMITED:
             yield Check(
                 "units",
                 "unit_start_limited",
@@ -90,6 +98,9 @@ def check_github(declared: LanesFile, github: GitHubPort) -> Iterator[Check]:
     token may also *write* (mint a registration token) GitHub shows only by minting one,
     which doctor never does."""
     repos = sorted({lane.repository for lane in declared.lanes})
+    repos = repos or sorted(declared.policy.allowed_repositories)[:1]
+    if not repos:
+        yield ok("github", "no repository declared or allowed: nothing to ask GitHub")
     for repo in repos:
         try:
             runners = github.list_runners(repo)

@@ -242,3 +242,20 @@ def test_a_symlinked_lanes_file_is_named_with_a_fix(host: Host, tmp_path: Path) 
     (bad,) = [c for c in checks if not c.passed]
     assert bad.code == "policy_file_untrusted"
     assert bad.fix == f"replace {host.lanes_file} by the real file it points to"
+
+
+def test_no_system_bus_is_named_as_such(host: Host) -> None:
+    for unit in (*UNITS, AGENT_SERVICE):
+        host.units[unit] = UnitProps(
+            unit, "unknown (FileNotFoundError: is the system bus reachable?)", "unknown"
+        )
+    assert host.codes() == {"systemd_unreachable"}
+
+
+def test_github_is_asked_even_without_lanes(host: Host) -> None:
+    def fail(repository: str) -> list[object]:
+        raise GitHubAuthError("Bad credentials", status=401)
+
+    host.github.list_runners = fail  # type: ignore[method-assign, assignment]
+    host.orphans = lambda d: []
+    assert "github_auth_failed" in host.codes(LanesFile(policy=host.declared.policy, lanes=()))
