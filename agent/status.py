@@ -36,7 +36,7 @@ def status_rows(
             agent.declared,
             lane,
             obs,
-            expected_dropin_hash=rendered_hash(lane),
+            expected_dropin_hash=rendered_hash(lane, agent.declared.github.proxy),
             provider_evidence={"observed_by": "status"},
             now=agent.clock(),
         )

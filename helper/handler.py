@@ -178,6 +178,7 @@ class Handler:
                         systemd,
                         self.users,
                         tuple(declared.lanes),
+                        declared.github.proxy,
                     )
                     result = await REGISTRY[request.verb].run(ctx)
             finally:

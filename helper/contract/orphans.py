@@ -25,6 +25,7 @@ from helper.contract.lanes import (
 DESCRIPTION_RE = re.compile(r"^Description=launchplane runner lane (\S+) \((\S+)\)$", re.M)
 USER_RE = re.compile(r"^User=(\S+)$", re.M)
 ROOT_RE = re.compile(r"^TemporaryFileSystem=(\S+):ro$", re.M)
+PROXY_RE = re.compile(r"^Environment=https_proxy=(\S+)$", re.M)
 
 
 def orphan_lane(
@@ -75,8 +76,9 @@ def lane_from_dropin(
     )
     if lane is None:
         return None
+    proxy = PROXY_RE.search(text)
     try:
-        return lane if render_dropin(lane) == text else None
+        return lane if render_dropin(lane, proxy and proxy.group(1)) == text else None
     except ValueError:
         return None
 

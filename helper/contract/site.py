@@ -3,6 +3,7 @@ the environment's overrides and the one resolution every process (agent, CLI, he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -15,7 +16,10 @@ from helper.contract.models import StrictModel
 
 GITHUB_COM_API = "https://api.github.com"
 GITHUB_COM_WEB = "https://github.com"
-GHES_API_PATH = "/api/v3"  # a GitHub Enterprise Server's REST API lives under its web host
+GHES_API_PATH = "/api/v3"
+NETLOC_RE = re.compile(
+    r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)  # a GitHub Enterprise Server's REST API lives under its web host
 
 ENV_API_URL = "LAUNCHPLANE_GITHUB_API_URL"
 ENV_WEB_URL = "LAUNCHPLANE_GITHUB_WEB_URL"
@@ -62,7 +66,12 @@ def proxy_url(value: str) -> str:
         raise ValueError(f"must be an http:// or https:// proxy URL, got {value!r}")
     if parts.username or parts.password:
         raise ValueError("must not carry a user or password (lanes.toml is world-readable)")
-    if parts.query or parts.fragment or parts.path.strip("/"):
+    if (
+        parts.query
+        or parts.fragment
+        or parts.path.strip("/")
+        or not NETLOC_RE.fullmatch(parts.netloc)
+    ):
         raise ValueError("must be scheme, host and port only (like http://proxy.example:3128)")
     return f"{parts.scheme}://{parts.netloc}"
 
