@@ -94,13 +94,15 @@ def check_lanes(declared: LanesFile) -> Iterator[Check]:
 
 
 def check_github(declared: LanesFile, github: GitHubPort) -> Iterator[Check]:
-    """Lists each repository's runners: reachability and Administration *read*. Whether the
-    token may also *write* (mint a registration token) GitHub shows only by minting one,
-    which doctor never does."""
-    repos = sorted({lane.repository for lane in declared.lanes})
-    repos = repos or sorted(declared.policy.allowed_repositories)[:1]
+    """Lists each scope's runners (repository or organization): reachability and the *read*
+    half of the permission registration needs (repository Administration, organization
+    Self-hosted runners). Whether the credential may also *write* (mint a registration
+    token) GitHub shows only by minting one, which doctor never does."""
+    policy = declared.policy
+    repos = sorted({lane.scope for lane in declared.lanes})
+    repos = repos or sorted([*policy.allowed_repositories, *policy.allowed_organizations])[:1]
     if not repos:
-        yield ok("github", "no repository declared or allowed: nothing to ask GitHub")
+        yield ok("github", "no repository or organization declared or allowed: nothing to ask")
     for repo in repos:
         try:
             runners = github.list_runners(repo)
@@ -109,15 +111,16 @@ def check_github(declared: LanesFile, github: GitHubPort) -> Iterator[Check]:
                 "github",
                 "github_auth_failed",
                 f"{repo}: {exc}",
-                "the credential is revoked, expired or lacks Administration on the "
-                "repository: write a new one to /etc/launchplane/credentials/",
+                "the credential is revoked, expired or lacks the permission (repository: "
+                "Administration; organization: Self-hosted runners): write a new one to "
+                "/etc/launchplane/credentials/",
             )
         except GitHubNotFound as exc:
             yield Check(
                 "github",
                 "github_repository_not_visible",
                 f"{repo}: {exc}",
-                "grant the token (or App installation) access to the repository",
+                "grant the token (or App installation) access to the repository or organization",
             )
         except GitHubError as exc:
             yield Check(
@@ -129,8 +132,8 @@ def check_github(declared: LanesFile, github: GitHubPort) -> Iterator[Check]:
         else:
             yield ok(
                 "github",
-                f"{repo}: listed {len(runners)} runner(s) (Administration: read; "
-                "write is proven only by the next registration, never minted here)",
+                f"{repo}: listed {len(runners)} runner(s) (the read permission; write is "
+                "proven only by the next registration, never minted here)",
             )
 
 
@@ -154,7 +157,7 @@ def check_urls(
         )
     for lane in declared.lanes:
         found = runner_directory(lane).runner_file
-        expected = f"{declared.policy.github_web_url}/{lane.repository}"
+        expected = f"{declared.policy.github_web_url}/{lane.scope}"
         if found is not None and found.git_hub_url.rstrip("/").lower() != expected.lower():
             yield Check(
                 "urls",

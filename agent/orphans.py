@@ -21,7 +21,7 @@ from helper.contract.orphans import (
     including,
     lane_from_dropin,
     orphan_lane,
-    repository_from_runner_url,
+    scope_from_runner_url,
 )
 
 DROPIN_LIMIT = 64 * 1024
@@ -110,27 +110,30 @@ def directory_orphans(
             if not stat.S_ISDIR(st.st_mode) or user not in allowed:
                 continue
             runner, _ = read_runner_file(path)
-            repo = runner and repository_from_runner_url(
+            repo = runner and scope_from_runner_url(
                 runner.git_hub_url, declared.policy.github_web_url
             )
             desired = repo and orphan_lane(
                 entry.name, repo, root, str(user), host_name=host_name, policy=declared.policy
             )
-            problems = () if desired else ("no readable .runner names its repository",)
+            problems = (
+                () if desired else ("no readable .runner names its repository or organization",)
+            )
             out.append(Orphan(entry.name, None, path, runner, (), desired or None, problems))
     return out
 
 
 def github_orphans(declared: LanesFile, host_name: str, github: GitHubPort) -> list[Orphan]:
-    """Runners in allowed repositories labelled `launchplane-managed` and with this host's
-    label whose name no declared lane of that repository has."""
+    """Runners of allowed repositories and organizations labelled `launchplane-managed` and
+    with this host's label whose name no declared lane of that scope has."""
     out: list[Orphan] = []
-    for repo in declared.policy.allowed_repositories:
+    policy = declared.policy
+    for repo in (*policy.allowed_repositories, *policy.allowed_organizations):
         try:
             runners = github.list_runners(repo)
         except GitHubError:
             continue
-        names = {lane.lane_name for lane in declared.lanes if lane.repository == repo}
+        names = {lane.lane_name for lane in declared.lanes if lane.scope.lower() == repo.lower()}
         for runner in runners:
             labels = runner.label_names
             if MANAGED_LABEL in labels and host_name.lower() in labels and runner.name not in names:

@@ -17,7 +17,7 @@ from helper.contract.orphans import (
     including,
     lane_from_dropin,
     orphan_lane,
-    repository_from_runner_url,
+    scope_from_runner_url,
 )
 from helper.contract.protocol import Verb
 from helper.contract.safefs import read_small, walk
@@ -54,16 +54,13 @@ def _from_dropin(
     return lane_from_dropin(text, host_name, declared.policy)
 
 
-def _repository(fd: int, declared: LanesFile) -> str | None:
+def _scope(fd: int, declared: LanesFile) -> str | None:
     read = read_small(fd, ".runner")
     if read.state == "absent":
-        # No registration left in it: the repository names nothing the removal verbs touch
-        # (it only renders a drop-in's Description and checks a `.runner` that is not there).
-        return (
-            declared.policy.allowed_repositories[0]
-            if declared.policy.allowed_repositories
-            else None
-        )
+        # No registration left in it: the scope names nothing the removal verbs touch (it
+        # only renders a drop-in's Description and checks a `.runner` that is not there).
+        allowed = (*declared.policy.allowed_repositories, *declared.policy.allowed_organizations)
+        return allowed[0] if allowed else None
     if read.state != "regular":
         return None
     try:
@@ -71,9 +68,7 @@ def _repository(fd: int, declared: LanesFile) -> str | None:
     except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return None
     return (
-        repository_from_runner_url(url, declared.policy.github_web_url)
-        if isinstance(url, str)
-        else None
+        scope_from_runner_url(url, declared.policy.github_web_url) if isinstance(url, str) else None
     )
 
 
@@ -90,7 +85,7 @@ def _from_directory(
                 if fd is None:
                     continue
                 st = os.fstat(fd)
-                repository = _repository(fd, declared)
+                repository = _scope(fd, declared)
         except (LaneRefused, OSError):
             continue
         owners = [u for u in policy.allowed_service_users if (lookup(u) or (None,))[0] == st.st_uid]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from helper.contract.dropin import LANE_MARK, read_dropin_marks, render_dropin
 from helper.contract.identifiers import (
     MANAGED_LABEL,
+    canonical_organization,
     canonical_repository,
     lane_name_findings,
     unit_name_for,
@@ -29,18 +30,21 @@ PROXY_RE = re.compile(r"^Environment=https_proxy=(\S+)$", re.M)
 
 
 def orphan_lane(
-    lane_name: str, repository: str, root: str, user: str, *, host_name: str, policy: HostPolicy
+    lane_name: str, scope: str, root: str, user: str, *, host_name: str, policy: HostPolicy
 ) -> RunnerLaneMaintainerDesiredState | None:
-    """The lane as it must have been declared (labels are not recoverable and not needed to
-    remove it); `apply = false`, so no pass ever creates it again. None when unsafe."""
+    """The lane as it must have been declared, scoped to a repository (`owner/name`) or an
+    organization (a login); labels and a runner group are not recoverable and not needed to
+    remove it. `apply = false`, so no pass ever creates it again. None when unsafe."""
     if lane_name_findings("lane_name", lane_name):
         return None
     labels = dict.fromkeys(
         [*policy.required_labels, *BASE_LABELS, MANAGED_LABEL, host_name, lane_name]
     )
     try:
+        repository = canonical_repository(scope) if "/" in scope else None
         lane = RunnerLaneMaintainerDesiredState(
-            repository=canonical_repository(repository),
+            repository=repository,
+            organization=None if repository else canonical_organization(scope),
             host_name=host_name,
             lane_name=lane_name,
             systemd_unit_name=unit_name_for(lane_name),
@@ -83,13 +87,15 @@ def lane_from_dropin(
         return None
 
 
-def repository_from_runner_url(url: str, web_url: str) -> str | None:
-    """`owner/repo` of a `.runner` gitHubUrl at this GitHub (`<web_url>/<owner>/<repo>`)."""
+def scope_from_runner_url(url: str, web_url: str) -> str | None:
+    """The scope of a `.runner` gitHubUrl at this GitHub: `owner/repo` of
+    `<web_url>/<owner>/<repo>`, the login of `<web_url>/<org>`."""
     parts, web = urlsplit(url.rstrip("/")), urlsplit(web_url)
     if (parts.scheme, parts.netloc.lower()) != (web.scheme, web.netloc.lower()):
         return None
+    path = parts.path.strip("/")
     try:
-        return canonical_repository(parts.path.strip("/"))
+        return canonical_repository(path) if "/" in path else canonical_organization(path)
     except ValueError:
         return None
 
