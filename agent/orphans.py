@@ -39,6 +39,7 @@ class Orphan:
     github: tuple[tuple[str, GithubRunner], ...] = ()
     desired: RunnerLaneMaintainerDesiredState | None = None
     problems: tuple[str, ...] = field(default=())
+    owner: str | None = None  # the runner directory's owner (an allowed service user)
 
     def as_row(self) -> dict[str, object]:
         return {
@@ -109,18 +110,27 @@ def directory_orphans(
             user = user_name(st.st_uid)
             if not stat.S_ISDIR(st.st_mode) or user not in allowed:
                 continue
-            runner, _ = read_runner_file(path)
-            repo = runner and scope_from_runner_url(
-                runner.git_hub_url, declared.policy.github_web_url
-            )
+            runner, error = read_runner_file(path)
+            repo = (
+                runner and scope_from_runner_url(runner.git_hub_url, declared.policy.github_web_url)
+            ) or (None if runner or error else _any_scope(declared))
             desired = repo and orphan_lane(
                 entry.name, repo, root, str(user), host_name=host_name, policy=declared.policy
             )
             problems = (
                 () if desired else ("no readable .runner names its repository or organization",)
             )
-            out.append(Orphan(entry.name, None, path, runner, (), desired or None, problems))
+            out.append(
+                Orphan(entry.name, None, path, runner, (), desired or None, problems, str(user))
+            )
     return out
+
+
+def _any_scope(declared: LanesFile) -> str | None:
+    """A directory with no registration in it (no `.runner`) is removed the same whatever its
+    scope: the helper takes the first allowed one (helper.orphan), and so does the agent."""
+    allowed = (*declared.policy.allowed_repositories, *declared.policy.allowed_organizations)
+    return allowed[0] if allowed else None
 
 
 def github_orphans(declared: LanesFile, host_name: str, github: GitHubPort) -> list[Orphan]:
@@ -155,24 +165,50 @@ def _github_only(declared: LanesFile, host_name: str, repo: str, runner: GithubR
     return Orphan(runner.name, github=((repo, runner),), desired=desired, problems=problems)
 
 
-def merge(found: Iterable[Orphan]) -> list[Orphan]:
-    """One Orphan per lane name; the drop-in's rebuilt lane wins over the directory's."""
+def merge(found: Iterable[Orphan], host_name: str, declared: LanesFile) -> list[Orphan]:
+    """One Orphan per lane name; the drop-in's rebuilt lane wins over the directory's, which
+    wins over the GitHub runner's. A directory whose `.runner` the agent cannot read takes
+    its scope from the GitHub runner and keeps its own root and owner."""
+    merged: list[Orphan] = []
+    for o in _combined(found):
+        desired = o.desired
+        if desired is None and o.directory and o.owner and o.github:
+            root = o.directory.rsplit("/", 1)[0]
+            desired = orphan_lane(
+                o.lane_name,
+                o.github[0][0],
+                root,
+                o.owner,
+                host_name=host_name,
+                policy=declared.policy,
+            )
+        problems = () if desired else o.problems or ("it cannot be rebuilt from its marks",)
+        merged.append(replace(o, desired=desired, problems=problems))
+    return sorted(merged, key=lambda o: o.lane_name)
+
+
+def _combined(found: Iterable[Orphan]) -> list[Orphan]:
+    """Group by lane name, in the order found (drop-ins, directories, GitHub)."""
     by_name: dict[str, Orphan] = {}
     for o in found:
         have = by_name.get(o.lane_name)
         if have is None:
             by_name[o.lane_name] = o
             continue
+        # A known directory without a rebuilt lane must not take the GitHub runner's (its
+        # root and user are the policy's first, not the directory's): merge() rebuilds it.
+        keep_none = have.desired is None and have.directory is not None
         by_name[o.lane_name] = replace(
             have,
             dropin=have.dropin or o.dropin,
             directory=have.directory or o.directory,
             runner_file=have.runner_file or o.runner_file,
             github=have.github + o.github,
-            desired=have.desired or o.desired,
-            problems=() if (have.desired or o.desired) else have.problems + o.problems,
+            desired=None if keep_none else have.desired or o.desired,
+            problems=have.problems + o.problems,
+            owner=have.owner or o.owner,
         )
-    return [by_name[n] for n in sorted(by_name)]
+    return list(by_name.values())
 
 
 def user_name(uid: int) -> str | None:
@@ -194,7 +230,7 @@ def find_orphans(
     found += directory_orphans(declared, host_name, users)
     if github is not None:
         found += github_orphans(declared, host_name, github)
-    return merge(found)
+    return merge(found, host_name, declared)
 
 
 def removal_lanes(

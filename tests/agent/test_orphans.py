@@ -162,3 +162,30 @@ def test_remove_refuses_an_undeclared_lane_without_marks(
     unrebuildable = Orphan("half", directory="/srv/x/half", problems=("no readable .runner",))
     with pytest.raises(UsageError, match=r"cannot be rebuilt safely \(no readable \.runner\)"):
         removal_lanes(after, "half", [unrebuildable], "/etc/launchplane/lanes.toml")
+
+
+def test_an_unreadable_runner_file_takes_the_scope_from_github_and_keeps_its_directory(
+    orphaned: tuple[World, LanesFile, LanesFile],
+) -> None:
+    world, before, after = orphaned
+    (world.unit_dir / dropin_dir_name(LANE) / "50-lane.conf").unlink()
+    runner_file = Path(before.lanes[0].runner_directory) / ".runner"
+    runner_file.unlink()
+    runner_file.symlink_to("/etc/hostname")  # read with O_NOFOLLOW: unreadable to the agent
+    (orphan,) = orphans_of(world, after)
+    assert orphan.desired is not None
+    assert orphan.desired.runner_directory == before.lanes[0].runner_directory
+    assert orphan.desired.scope == f.REPO
+
+
+def test_a_directory_without_a_registration_is_removable(
+    orphaned: tuple[World, LanesFile, LanesFile],
+) -> None:
+    world, before, after = orphaned
+    (world.unit_dir / dropin_dir_name(LANE) / "50-lane.conf").unlink()
+    (Path(before.lanes[0].runner_directory) / ".runner").unlink()
+    world.runners.clear()
+    (orphan,) = orphans_of(world, after)
+    assert orphan.github == ()
+    assert orphan.desired is not None
+    assert orphan.desired.runner_directory == before.lanes[0].runner_directory
