@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from helper.access import Peer, check_connect
+from helper.access import Identities, Peer, check_connect
 from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
@@ -71,14 +71,19 @@ class Handler:
         self.audit = AuditLog(config.audit_log)
         self._lock: asyncio.Lock | None = None
 
-    def agent_uid(self) -> int | None:
-        """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""
+    def identities(self) -> Identities:
+        """The uids of policy.agent_user and policy.operator_users, read fresh; nobody when
+        lanes.toml is bad, and no agent when its user does not exist (root is always served)."""
         try:
             policy = load_trusted_lanes(self.config.lanes_file).policy
         except ConfigError:
-            return None
-        ids = self.users.lookup(policy.agent_user)
-        return ids[0] if ids else None
+            return Identities()
+        agent = self.users.lookup(policy.agent_user)
+        operators = (self.users.lookup(name) for name in policy.operator_users)
+        return Identities(
+            agent_uid=agent[0] if agent else None,
+            operator_uids=frozenset(found[0] for found in operators if found),
+        )
 
     async def handle(self, peer: Peer, read_payload: ReadPayload) -> Response:
         """The answer to one connection, redacted with this request's own secrets only (a
@@ -145,11 +150,11 @@ class Handler:
         entry: dict[str, Any],
         redactor: Redactor,
     ) -> tuple[Request, dict[str, Any]]:
-        agent_uid = self.agent_uid()
-        check_connect(peer.uid, agent_uid)  # before a single byte of the frame is read
+        ids = self.identities()
+        check_connect(peer.uid, ids)  # before a single byte of the frame is read
         request = decode_request(await read_payload(), redactor)
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
-        authorize(peer.uid, request.verb, agent_uid)
+        authorize(peer.uid, request.verb, ids, dry_run=request.dry_run)
         try:
             declared = load_trusted_lanes(self.config.lanes_file)
         except ConfigError as exc:

@@ -150,7 +150,7 @@ class Server:
         writer: asyncio.StreamWriter | None = None
         try:
             peer = peer_of(conn)
-            role = role_of(peer.uid, self.handler.agent_uid())
+            role = role_of(peer.uid, self.handler.identities())
             async with admission.slot(role):
                 reader, writer = await asyncio.open_unix_connection(sock=conn)
                 await self._answer(peer, reader, writer)
