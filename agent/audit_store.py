@@ -24,7 +24,7 @@ RECORD_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,95}")
 QUARANTINE = ".quarantine"  # not a valid lane name: never listed as a lane
 KEYS = ".keys"  # <lane>/.keys/<index name>: the id of the record stored under a key
 
-log = get_logger("launchplane.audit")
+log = get_logger(__name__)
 
 
 def record_id_for(status: str, now: datetime) -> str:

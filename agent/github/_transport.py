@@ -26,7 +26,7 @@ from agent.github.errors import (
 from agent.github.models import RequestStats
 from agent.github.settings import GitHubSettings
 
-log = structlog.get_logger("agent.github")
+log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
 __all__ = [

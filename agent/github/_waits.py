@@ -15,7 +15,7 @@ from agent.github.errors import GitHubError
 from agent.github.models import RequestStats
 from agent.github.settings import GitHubSettings
 
-log = structlog.get_logger("agent.github")
+log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
