@@ -34,15 +34,12 @@ from helper.runner_archive import (
     UnsafeArchive,
     unpack,
 )
+from helper.runner_common import DIR_FLAGS, EXIT_UNSAFE, EXIT_USAGE, LANE_RE, PATH_RE, say
 
-EXIT_USAGE = 64
 EXIT_CHECKSUM = 65
-EXIT_UNSAFE = 66
 EXIT_STATE = 67
 
-LANE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 SHA_RE = re.compile(r"[0-9a-f]{64}")
-PATH_RE = re.compile(r"/[A-Za-z0-9._/@%+-]{1,4000}")
 URL_RE = re.compile(r"https?://[A-Za-z0-9.:-]{1,260}/[A-Za-z0-9._-]{1,39}/[A-Za-z0-9._-]{1,100}")
 LABELS_RE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,255}(,[A-Za-z0-9][A-Za-z0-9._:/+-]{0,255})*"
@@ -50,11 +47,6 @@ LABELS_RE = re.compile(
 TOKEN_RE = re.compile(rb"[!#-\[\]-~]{16,1024}")
 STAGING = ".launchplane-runner.tar.gz.partial"
 PATH_ENV = "/usr/local/bin:/usr/bin:/bin"
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def say(message: str) -> None:
-    print(f"launchplane-step: {message}", flush=True)
 
 
 def _open_lane_dir(root: str, lane: str) -> int:

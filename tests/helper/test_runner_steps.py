@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helper import runner_steps
+from helper import runner_common, runner_steps
 from helper.config import STEPS_PROGRAM
 from helper.runner_archive import UnsafeArchive, safe_members
 from tests.helper.conftest import CANARY, FAKE_CONFIG_SH, fake_config_tarball, runner_tarball
@@ -46,14 +46,30 @@ def _imports(path: Path) -> set[str]:
     }
 
 
-def test_the_step_program_uses_the_standard_library_only() -> None:
-    """The step and the one sibling it loads (the archive check) import only the stdlib."""
-    program = Path(STEPS_PROGRAM)
-    modules = _imports(program)
-    assert "helper.runner_archive" in modules
-    modules |= _imports(program.with_name("runner_archive.py"))
-    tops = {name.split(".")[0] for name in modules - {"helper.runner_archive"}}
-    assert tops - {"__future__"} <= set(sys.stdlib_module_names)
+def stdlib_closure(program: Path) -> set[str]:
+    """The top-level modules a step script loads, following its `helper.runner_*` siblings
+    (the only package modules it may load)."""
+    seen: set[str] = set()
+    todo, tops = [program], set()
+    while todo:
+        names = _imports(todo.pop())
+        for name in names:
+            if name.startswith("helper.") and name not in seen:
+                assert name.startswith("helper.runner_"), name
+                seen.add(name)
+                todo.append(program.with_name(name.removeprefix("helper.") + ".py"))
+            elif not name.startswith("helper."):
+                tops.add(name.split(".")[0])
+    return tops - {"__future__"}
+
+
+@pytest.mark.parametrize("script", ["runner_steps.py", "runner_remove.py"])
+def test_the_step_programs_use_the_standard_library_only(script: str) -> None:
+    """Each step and the siblings it loads (the archive check, the shared syntax) import
+    only the stdlib."""
+    tops = stdlib_closure(Path(STEPS_PROGRAM).with_name(script))
+    assert tops <= set(sys.stdlib_module_names)
+    assert {"os", "sys"} <= tops
 
 
 @pytest.fixture
@@ -116,7 +132,7 @@ def test_register_refuses_an_archive_that_is_not_the_named_one(
     assert register(runner_dir, (path, sha)).returncode == runner_steps.EXIT_CHECKSUM
     (tmp_path / "link").symlink_to(tmp_path / "cache")
     linked = str(tmp_path / "link" / Path(path).name)
-    assert register(runner_dir, (linked, sha)).returncode == runner_steps.EXIT_UNSAFE
+    assert register(runner_dir, (linked, sha)).returncode == runner_common.EXIT_UNSAFE
     assert not (runner_dir / "config-calls.log").exists()
     assert not (runner_dir / ".runner").exists()
 
@@ -137,7 +153,7 @@ def test_register_refuses_bad_values(
     runner_dir: Path, archive: tuple[str, str], args: list[str], stdin: str
 ) -> None:
     done = register(runner_dir, archive, *args, token=stdin.encode())
-    assert done.returncode == runner_steps.EXIT_USAGE
+    assert done.returncode == runner_common.EXIT_USAGE
     assert not (runner_dir / "config-calls.log").exists()
 
 
@@ -169,8 +185,8 @@ def test_unregister_forgets_the_registration_without_running_runner_code(
 
 
 def test_unknown_steps_are_refused() -> None:
-    assert step("shell", "-c", "id").returncode == runner_steps.EXIT_USAGE
-    assert step().returncode == runner_steps.EXIT_USAGE
+    assert step("shell", "-c", "id").returncode == runner_common.EXIT_USAGE
+    assert step().returncode == runner_common.EXIT_USAGE
 
 
 def test_extract_verifies_the_bytes_it_extracts(tmp_path: Path) -> None:
@@ -188,7 +204,7 @@ def test_extract_refuses_a_symlinked_lane_directory(tmp_path: Path) -> None:
     (tmp_path / "lane").symlink_to(tmp_path / "elsewhere")
     data = runner_tarball({"run.sh": b"x"})
     done = step("extract", str(tmp_path), "lane", hashlib.sha256(data).hexdigest(), stdin=data)
-    assert done.returncode == runner_steps.EXIT_UNSAFE
+    assert done.returncode == runner_common.EXIT_UNSAFE
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
