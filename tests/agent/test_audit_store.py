@@ -225,3 +225,22 @@ def test_an_index_entry_whose_record_was_quarantined_is_taken_over(tmp_path: Pat
     second = store.append(record("planned", key="k"))
     assert second.record_id != first.record_id
     assert store.by_key(f.LANE, "k", "planned") == second
+
+
+def test_a_writer_that_loses_the_race_for_a_key_leaves_no_second_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer indexes the same key between this writer's look-up and its index: the
+    record it wrote is taken back and the winner's is the answer."""
+    store = FilesystemAuditStore(tmp_path)
+    winner = store.append(record("planned", key="k"))
+    real = store.by_key
+    calls: list[str] = []
+
+    def first_miss(lane: str, key: str, status: str) -> RunnerLaneMaintainerAuditRecord | None:
+        calls.append(key)
+        return None if len(calls) == 1 else real(lane, key, status)
+
+    monkeypatch.setattr(store, "by_key", first_miss)
+    assert store.append(record("planned", key="k")) == winner
+    assert [p.stem for p in (tmp_path / f.LANE).glob("*.json")] == [winner.record_id]
