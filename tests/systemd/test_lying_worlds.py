@@ -717,8 +717,9 @@ impostor_elsewhere_holds_the_session_unit_up: the only local trace of a session 
 another machine is the lane listener's own conflict message, and the agent can read none of
 its carriers: the journal needs the `systemd-journal`/`adm` group (privileged), the real
 runner's `_diag/Runner_*.log` is written under the unit's `UMask=0027` (0640, readable by
-neither the agent nor the capability-less root helper) and the emulator writes no `_diag`; the listener's exit 5 comes only after 240 s of conflicts, so the restart it
-causes falls outside the 4 s stability window. See docs/runner-lane-baseline.md."""
+neither the agent nor the capability-less root helper) and the emulator writes no `_diag`;
+the listener's exit 5 comes only after 240 s of conflicts, so the restart it causes falls
+outside the 4 s stability window. See docs/runner-lane-baseline.md."""
 
 
 @pytest.fixture(scope="module")
