@@ -21,14 +21,17 @@ from helper.contract.identifiers import (
     MANAGED_LABEL,
     SERVICE_USER_RE,
     Finding,
+    canonical_organization,
     canonical_repository,
     is_within,
     label_findings,
     lane_name_findings,
     path_findings,
+    runner_group_name,
     unit_name_for,
 )
 from helper.contract.models import StrictModel, validation_problems
+from helper.contract.scope import scope_findings, scope_problem
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
@@ -36,16 +39,23 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 
 
 Repository = Annotated[str, AfterValidator(canonical_repository)]
+Organization = Annotated[str, AfterValidator(canonical_organization)]
+RunnerGroup = Annotated[str, AfterValidator(runner_group_name)]
 # TOML arrays arrive as lists: accept them for tuples; the items stay strict.
 Names = Annotated[tuple[str, ...], Field(strict=False)]
 Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
+Organizations = Annotated[tuple[Organization, ...], Field(strict=False)]
+RunnerGroups = Annotated[tuple[RunnerGroup, ...], Field(strict=False)]
 
 
 class RunnerLaneMaintainerDesiredState(StrictModel):
     """One lane as root declared it. Syntax is checked by `lane_findings`, not by the model,
-    so that the planner can refuse (rather than crash on) anything unsafe that reaches it."""
+    so that the planner can refuse (rather than crash on) anything unsafe that reaches it.
 
-    repository: Repository
+    A lane is scoped to exactly one of a repository (`owner/name`) or an organization (a
+    login; optionally in a named `runner_group`): see `scope`."""
+
+    repository: Repository | None = None
     host_name: str
     lane_name: str
     registration_root: str
@@ -57,6 +67,25 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
+    organization: Organization | None = None
+    runner_group: RunnerGroup | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> RunnerLaneMaintainerDesiredState:
+        problem = scope_problem(self.repository, self.organization, self.runner_group)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def scope(self) -> str:
+        """Where the runner is registered: `owner/name` for a repository lane, the login for an
+        organization lane (a login never contains '/', so the two cannot be confused)."""
+        return self.repository or self.organization or ""
+
+    @property
+    def scope_kind(self) -> Literal["repository", "organization"]:
+        return "repository" if self.repository is not None else "organization"
 
     @model_validator(mode="before")
     @classmethod
@@ -94,6 +123,10 @@ class HostPolicy(StrictModel):
         default=DEFAULT_GITHUB_WEB_URL,
         pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$",
     )
+    # Organization lanes: the organization must be listed here, and a declared runner group in
+    # `allowed_runner_groups` (fail closed: both empty by default).
+    allowed_organizations: Organizations = ()
+    allowed_runner_groups: RunnerGroups = ()
 
 
 class LanesFile(StrictModel):
@@ -146,11 +179,7 @@ def policy_findings(
 ) -> list[Finding]:
     """Findings against the allowlists and the rest of the file; each one blocks the lane.
     Pass `LanesFile.counts` when checking many lanes of one file: it is counted once."""
-    out: list[Finding] = []
-    if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
-        out.append(
-            Finding("repository_not_allowed", "repository", f"{lane.repository} not allowlisted")
-        )
+    out = scope_findings(lane, policy)
     if lane.host_name.lower() not in {h.lower() for h in policy.approved_hosts}:
         out.append(Finding("host_not_approved", "host_name", f"{lane.host_name} not approved"))
     if not any(
