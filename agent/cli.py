@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from agent.doctor_probes import host_probes
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
-from agent.render import render_plan, render_record, render_table
+from agent.render import record_json, render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
 from agent.status import orphan_section, status_rows
 from agent.wiring import (
@@ -169,12 +169,13 @@ def _pass_exit(declared: LanesFile, records: Sequence[RunnerLaneMaintainerAuditR
 def _print_records(
     args: argparse.Namespace,
     records: list[RunnerLaneMaintainerAuditRecord],
+    is_replay: Callable[[RunnerLaneMaintainerAuditRecord], bool],
     declared: LanesFile | None = None,
 ) -> int:
     _out(
         args,
-        "\n\n".join(render_record(r) for r in records),
-        [r.model_dump(mode="json") for r in records],
+        "\n\n".join(render_record(r, replayed=is_replay(r)) for r in records),
+        [record_json(r, replayed=is_replay(r)) for r in records],
     )
     return _exit_for(records) if declared is None else _pass_exit(declared, records)
 
@@ -209,7 +210,7 @@ def cmd_plan(args: argparse.Namespace, paths: AgentSettings) -> int:
         agent.run(agent.declared.lanes_named(name)[0], PlanPolicy())
         for name in _select(agent.declared, args.lane)
     ]
-    return _print_records(args, records)
+    return _print_records(args, records, agent.recorder.is_replay)
 
 
 MUTATION_LOCK_WAIT = 120.0  # a timer pass ends well within this (docs/operations.md)
@@ -237,7 +238,8 @@ def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -
         confirmation=args.confirm,
         drain_confirmed=getattr(args, "drain", False),
     )
-    return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
+    record = agent.run(agent.declared.lanes_named(name)[0], policy)
+    return _print_records(args, [record], agent.recorder.is_replay)
 
 
 def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
@@ -306,7 +308,7 @@ def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records, agent.declared)
+    return _print_records(args, records, agent.recorder.is_replay, agent.declared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -116,6 +116,8 @@ class HostPolicy(StrictModel):
     required_labels: Names = BASE_LABELS
     min_buildx_version: str = Field(default="0.11.0", pattern=r"^\d+\.\d+\.\d+$")
     agent_user: str = "launchplane-agent"
+    # Users the helper serves read-only: `status` and dry runs, never a change (docs/helper.md).
+    operator_users: Names = ()
     # Where config.sh registers (`--url <github_web_url>/<repository>`): github.com, or a
     # GitHub Enterprise Server / a loopback emulator. Scheme and host[:port] only, no path.
     # Kept for files written before `[github] web_url`, which fills it in (docs/operations.md).
