@@ -31,6 +31,7 @@ from helper.contract.protocol import Request, Response, decode_request, error_bo
 from helper.contract.redact import REDACTOR, Redactor
 from helper.contract.systemd import DbusSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
+from helper.orphan import with_orphan
 from helper.policy_file import UntrustedPolicy, load_trusted_lanes
 from helper.resolve import resolve_lane
 from helper.verbs import REGISTRY, authorize
@@ -169,6 +170,14 @@ class Handler:
             declared = load_trusted_lanes(self.config.lanes_file)
         except ConfigError as exc:
             raise _config_refusal(exc) from None
+        declared = with_orphan(
+            declared,
+            request.verb,
+            request.lane,
+            unit_dir=self.config.unit_dir,
+            host_name=self.host_name(),
+            lookup=self.users.lookup,
+        )
         lane = resolve_lane(declared, request.lane, self.host_name())
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -184,6 +193,7 @@ class Handler:
                         systemd,
                         self.users,
                         tuple(declared.lanes),
+                        declared.github.proxy,
                     )
                     result = await REGISTRY[request.verb].run(ctx)
             finally:
