@@ -148,7 +148,7 @@ class Verifier:
             self.declared,
             desired,
             post,
-            expected_dropin_hash=rendered_hash(desired),
+            expected_dropin_hash=rendered_hash(desired, self.declared.github.proxy),
             provider_evidence=evidence,
             now=self.clock(),
             earlier=earlier,

@@ -16,7 +16,7 @@ from agent.github.errors import GitHubProtocolError
 from agent.github.scopes import operation, scope_path
 from helper.contract.redact import REDACTOR
 
-log = structlog.get_logger("agent.github")
+log = structlog.get_logger(__name__)
 
 GET_INSTALLATION = "apps/get-repo-installation"
 INSTALLATION_TOKEN = "apps/create-installation-access-token"  # noqa: S105 - an operationId

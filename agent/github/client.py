@@ -82,6 +82,7 @@ class GitHubClient:
         self._http = httpx.Client(
             base_url=settings.api_url + "/",
             transport=transport,
+            proxy=settings.proxy if transport is None else None,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             headers={
                 "Accept": "application/vnd.github+json",

@@ -33,6 +33,7 @@ from helper.contract.identifiers import (
 )
 from helper.contract.models import StrictModel, validation_problems
 from helper.contract.scope import scope_findings, scope_problem
+from helper.contract.site import EvidenceSite, GitHubSite, endpoint_problems
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
@@ -133,8 +134,11 @@ class HostPolicy(StrictModel):
     required_labels: Names = BASE_LABELS
     min_buildx_version: str = Field(default="0.11.0", pattern=r"^\d+\.\d+\.\d+$")
     agent_user: str = "launchplane-agent"
+    # Users the helper serves read-only: `status` and dry runs, never a change (docs/helper.md).
+    operator_users: Names = ()
     # Where config.sh registers (`--url <github_web_url>/<repository>`): github.com, or a
     # GitHub Enterprise Server / a loopback emulator. Scheme and host[:port] only, no path.
+    # Kept for files written before `[github] web_url`, which fills it in (docs/operations.md).
     github_web_url: str = Field(
         default=DEFAULT_GITHUB_WEB_URL,
         pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$",
@@ -150,6 +154,27 @@ class LanesFile(StrictModel):
 
     policy: HostPolicy
     lanes: Annotated[tuple[RunnerLaneMaintainerDesiredState, ...], Field(strict=False)] = ()
+    github: GitHubSite = GitHubSite()
+    evidence: EvidenceSite = EvidenceSite()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _web_url_once(cls, data: Any) -> Any:
+        """`[github] web_url` is the one setting; the helper reads it as `policy.github_web_url`
+        (a different value there is refused by `parse_lanes`)."""
+        if not isinstance(data, dict):
+            return data
+        github, policy = data.get("github"), data.get("policy")
+        web = github.get("web_url") if isinstance(github, dict) else None
+        if isinstance(web, str) and isinstance(policy, dict) and "github_web_url" not in policy:
+            return {**data, "policy": {**policy, "github_web_url": web.strip().rstrip("/")}}
+        return data
+
+    def github_site(self) -> GitHubSite:
+        """`[github]` as every process resolves it: `web_url` from either place it may be set."""
+        explicit = "github_web_url" in self.policy.model_fields_set
+        web = self.github.web_url or (self.policy.github_web_url if explicit else None)
+        return self.github.model_copy(update={"web_url": web})
 
     @cached_property
     def _by_name(self) -> dict[str, list[RunnerLaneMaintainerDesiredState]]:
@@ -266,7 +291,8 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
         parsed = LanesFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, validation_problems(exc, "(file)")) from None
-    problems = [
+    problems = _site_problems(raw, parsed)
+    problems += [
         (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
         for i, lane in enumerate(parsed.lanes)
         for f in syntax_findings(lane)
@@ -279,6 +305,25 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     if problems:
         raise ConfigError(path, problems)
     return parsed
+
+
+def _site_problems(raw: dict[str, Any], parsed: LanesFile) -> list[tuple[str, str]]:
+    """`[github]` must name one GitHub: the legacy `policy.github_web_url` may repeat
+    `github.web_url` but not contradict it, and the API must belong to the web URL."""
+    legacy = raw.get("policy", {}).get("github_web_url")
+    web = parsed.github.web_url
+    out: list[tuple[str, str]] = []
+    if isinstance(legacy, str) and web is not None and legacy.rstrip("/").lower() != web.lower():
+        out.append(
+            (
+                "policy.github_web_url",
+                f"{legacy!r} differs from github.web_url {web!r}; delete policy.github_web_url "
+                "(github.web_url replaces it)",
+            )
+        )
+    site = parsed.github_site()
+    out += [(f"github.{k}", why) for k, why in endpoint_problems(site.api_url, site.web_url)]
+    return out
 
 
 def load_lanes(path: str | Path = DEFAULT_LANES_FILE) -> LanesFile:

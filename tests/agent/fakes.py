@@ -203,7 +203,7 @@ class FakeHelper:
         elif verb == "unregister-runner":
             (d / ".runner").unlink(missing_ok=True)
         elif verb == "install-or-update-unit":
-            text = render_dropin(desired)
+            text = render_dropin(desired, self.lanes.github.proxy)
             changed = not dropin.exists() or dropin.read_text() != text
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(text)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from agent.github import GitHubClient, GitHubSettings, TokenCredential
 from agent.github.auth import Credential
+from helper.contract import logs
 from tests.emulators.clock import EmulatorClock
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_app import GitHubApp
@@ -63,9 +63,10 @@ def seed(state: State) -> None:
 
 @pytest.fixture(autouse=True)
 def _default_structlog() -> None:
-    """Start from structlog's defaults: another test may have configured it to write to a
-    capture stream that pytest has closed since."""
-    structlog.reset_defaults()
+    """Start from the project's default set-up (JSON on the stderr of the moment): another
+    test may have configured it to write to a capture stream that pytest has closed since.
+    Not structlog's own defaults, which print to stdout, where the CLIs' output goes."""
+    logs.configure(json_output=True)
 
 
 @pytest.fixture(scope="session")
