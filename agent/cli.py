@@ -121,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         if verb != "apply":
             sp.add_argument("--apply", action="store_true", help="act (default: dry-run)")
             sp.add_argument("--drain", action="store_true", help="even if a job is running")
+            sp.add_argument(
+                "--wait",
+                type=_seconds,
+                metavar="SECONDS",
+                help="without --drain, wait this long for a running job to end (default: "
+                "the lane's runner_drain_wait_seconds, 600; 0: do not wait)",
+            )
     st = sub.add_parser("status", parents=[common], help="lanes: shape, GitHub, unit, last audit")
     st.add_argument("--lane")
     au = sub.add_parser("audits", parents=[common], help="list or show audit records")
@@ -133,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
     )
     return p
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) > 86400:
+        raise argparse.ArgumentTypeError("a whole number of seconds from 0 to 86400")
+    return int(text)
 
 
 def _lanes(args: argparse.Namespace, paths: AgentSettings) -> LanesFile:
@@ -237,6 +250,7 @@ def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -
         idempotency_key=args.idempotency_key,
         confirmation=args.confirm,
         drain_confirmed=getattr(args, "drain", False),
+        drain_wait_seconds=getattr(args, "wait", None),
     )
     record = agent.run(agent.declared.lanes_named(name)[0], policy)
     return _print_records(args, [record], agent.recorder.is_replay)

@@ -19,6 +19,7 @@ from agent.contracts import (
     HostPolicy,
     LocalRunnerDirectory,
     RunnerLaneMaintainerAuditRecord,
+    RunnerVersions,
     UnitState,
 )
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
@@ -72,6 +73,20 @@ class HelperPort(Protocol):
         token: SecretStr | None = None,
         archive_sha256: str | None = None,
     ) -> VerbResult: ...
+
+
+class ReleasePort(Protocol):
+    """Runner releases: the newest GitHub offers (checked now and then, or at once when
+    `fresh`), and the installed version from the archive record or GitHub's `version`."""
+
+    def versions(
+        self,
+        repository: str,
+        installed_sha256: str | None,
+        github_version: str | None,
+        *,
+        fresh: bool = False,
+    ) -> RunnerVersions: ...
 
 
 class UnitObserver(Protocol):

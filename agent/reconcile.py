@@ -14,6 +14,7 @@ from structlog.contextvars import bound_contextvars
 from agent.apply import Applier, Applying, StepLog
 from agent.blockers import BlockerCode
 from agent.contracts import (
+    Action,
     GithubProblem,
     LanesFile,
     Operation,
@@ -31,6 +32,7 @@ from agent.planner import plan, retarget
 from agent.ports import Clock, SchedulePort
 from agent.records import Recorder
 from agent.schedule import Cadence, Schedule, next_look
+from agent.upgrade import roll_back, upgrade_evidence
 from agent.verify import Verifier
 from helper.contract.errors import LaunchplaneError, UsageError
 from helper.contract.redact import REDACTOR
@@ -158,12 +160,16 @@ class Reconciler:
             return self.recorder.write("failed", key, desired, pre, result, error=error)
         steps = StepLog()
         evidence: dict[str, Any] = {}
+        run = Applying(desired, pre, evidence, drain_wait=result.policy.drain_wait_seconds)
+        if result.action is Action.UPGRADE:
+            evidence["runner_upgrade"] = upgrade_evidence(pre)
         try:
-            self.applier.apply(result, Applying(desired, pre, evidence), steps)
+            self.applier.apply(result, run, steps)
         except (LaunchplaneError, OSError) as exc:
             step = exc.step if isinstance(exc, PlanStepFailed) else "apply"
+            undone = roll_back(self.applier, result, run, steps)
             evidence["steps"] = steps.entries
-            error = REDACTOR.redact(f"{step}: {exc}")
+            error = REDACTOR.redact(f"{step}: {exc}{undone}")
             return self.recorder.write(
                 "failed", key, desired, pre, result, error=error, provider_evidence=evidence
             )
@@ -174,14 +180,11 @@ class Reconciler:
             verdict = self.verifier.verify(desired, evidence)
         for name, seconds in verdict.timings:
             steps.add(name, seconds, ok=True)
+        fields = verdict.record_fields()
+        if verdict.status == "failed" and (undone := roll_back(self.applier, result, run, steps)):
+            fields["error"] = REDACTOR.redact(f"{fields['error'] or 'verify failed'}{undone}")
         return self.recorder.write(
-            verdict.status,
-            key,
-            desired,
-            pre,
-            result,
-            provider_evidence=evidence,
-            **verdict.record_fields(),
+            verdict.status, key, desired, pre, result, provider_evidence=evidence, **fields
         )
 
     def reconcile_pass(self, *, every_lane: bool = False) -> list[RunnerLaneMaintainerAuditRecord]:

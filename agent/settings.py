@@ -37,6 +37,7 @@ class AgentSettings:
     github: GitHubSettings
     evidence_url: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    release_check_seconds: float = 3600.0  # how often the downloads API is asked (per repo)
 
     @property
     def state_dir(self) -> Path:
@@ -89,7 +90,24 @@ def load_settings(
         unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", DEFAULT_UNIT_DIR),
         github=GitHubSettings(),
         environment={k: v for k, v in e.items() if k.startswith("LAUNCHPLANE_")},
+        release_check_seconds=_seconds(e, "LAUNCHPLANE_RELEASE_CHECK_SECONDS", 3600.0),
     )
     if declared is not None:
         return paths.configured(declared)
     return _with_site(paths, GitHubSite(), None)
+
+
+def _seconds(e: Mapping[str, str], name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a bad value is ConfigError."""
+    text = e.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigError(
+            name, [("(value)", "must be a number of seconds from 0 to 86400")], what="setting"
+        )
+    return value

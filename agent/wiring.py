@@ -8,7 +8,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,7 @@ from agent.ports import (
 )
 from agent.reconcile import Reconciler
 from agent.records import Recorder
+from agent.releases import ReleaseWatch
 from agent.schedule import Cadence
 from agent.schedule_file import ScheduleFile
 from agent.settings import AgentSettings
@@ -79,13 +80,15 @@ def assemble(
     cadence: Cadence = DEFAULT_CADENCE,
     online_timeout: float = 120.0,
     poll_interval: float = 2.0,
+    release_check: timedelta = timedelta(hours=1),
 ) -> Reconciler:
     """Compose the phases from the adapters given; nothing here picks a default adapter."""
-    observer = Observer(declared.policy, github, units, host, clock)
+    releases = ReleaseWatch(github, cache_dir, clock, architecture, release_check)
+    observer = Observer(declared.policy, github, units, host, clock, releases)
     return Reconciler(
         declared=declared,
         observer=observer,
-        applier=Applier(github, helper, cache_dir, architecture),
+        applier=Applier(github, helper, cache_dir, architecture, sleep=sleep),
         verifier=Verifier(
             declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
         ),
@@ -118,6 +121,7 @@ def build_agent(
         clock=utcnow,
         sleep=time.sleep,
         architecture=machine_architecture(),
+        release_check=timedelta(seconds=paths.release_check_seconds),
     )
 
 
