@@ -20,7 +20,7 @@ from agent.contracts import (
 from agent.errors import PlanStepFailed
 from agent.github.models import RunnerToken
 from agent.github.payloads import select_download
-from agent.ports import GitHubPort, HelperPort
+from agent.ports import SILENT, GitHubPort, HelperPort, Progress
 from helper.contract.errors import LaunchplaneError
 from helper.contract.protocol import Verb
 
@@ -76,11 +76,12 @@ class Applier:
     helper: HelperPort
     cache_dir: Path
     architecture: str
+    progress: Progress = SILENT
 
     def apply(self, result: RunnerLaneMaintainerPlan, run: Applying, steps: StepLog) -> None:
-        for step in result.steps:
-            if step is Step.VERIFY:
-                continue
+        todo = [step for step in result.steps if step is not Step.VERIFY]
+        for number, step in enumerate(todo, 1):
+            self.progress.step(run.desired.lane_name, f"step {number}/{len(todo)}: {step.value}")
             started = time.monotonic()
             try:
                 detail = STEP_HANDLERS[step](self, run, step)

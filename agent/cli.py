@@ -7,12 +7,11 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
-
-import sdnotify
 
 from agent import logs
 from agent.audit_store import FilesystemAuditStore
@@ -26,10 +25,11 @@ from agent.contracts import (
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
-from agent.render import render_plan, render_record, render_table
+from agent.reconcile import Reconciler
+from agent.render import record_summary, render_compact, render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
 from agent.status import status_rows
-from agent.wiring import build_agent, deliver_evidence, pass_lock
+from agent.wiring import after_pass, build_agent, deliver_evidence, pass_lock, progress_for
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import load_lanes
@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--lanes", default=argparse.SUPPRESS, help="lanes.toml (default $LAUNCHPLANE_LANES_FILE)"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="logs on stderr"
     )
     p = argparse.ArgumentParser(
         prog="launchplane-agent",
@@ -215,7 +218,20 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 
 def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
-    agent = build_agent(paths, _lanes(args, paths))
+    """One lane's apply, restart or remove; progress on a terminal (not with --json)."""
+    terminal = sys.stdout if sys.stdout.isatty() and not args.json else None
+    progress = progress_for(terminal)
+    try:
+        return _act_with(
+            args, paths, operation, build_agent(paths, _lanes(args, paths), progress=progress)
+        )
+    finally:
+        progress.end()
+
+
+def _act_with(
+    args: argparse.Namespace, paths: AgentSettings, operation: Operation, agent: Reconciler
+) -> int:
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
     policy = PlanPolicy(
@@ -270,16 +286,23 @@ def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
-    notifier = sdnotify.SystemdNotifier()
+    """The timer's pass; in the journal, one line per record (`audits show` has the rest)."""
+    progress = progress_for(None)
+    started = time.monotonic()
     with pass_lock(paths.runtime_dir):
-        notifier.notify("STATUS=observing lanes")
-        agent = build_agent(paths, _lanes(args, paths))
+        agent = build_agent(paths, _lanes(args, paths), progress=progress)
         records = agent.reconcile_pass(every_lane=not args.due)
         deliver_evidence(paths)
+        after_pass(paths, agent, records, time.monotonic() - started)
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
-        notifier.notify(f"STATUS=pass done: {summary}")
+        progress.step(None, f"pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records, agent.declared)
+    if not logs.in_journal(os.environ):
+        return _print_records(args, records, agent.declared)
+    for r in records:
+        line = json.dumps(record_summary(r), sort_keys=True) if args.json else render_compact(r)
+        print(REDACTOR.redact(line))
+    return _pass_exit(agent.declared, records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args([*argv, "plan"])
     args.json = getattr(args, "json", False)
     args.lanes = getattr(args, "lanes", None)
-    logs.configure(json_output=args.json or not sys.stderr.isatty())
+    logs.configure_cli(
+        verbose=getattr(args, "verbose", False), json_output=args.json, env=os.environ
+    )
     try:
         paths = load_settings()
         _need_credentials(args, paths)

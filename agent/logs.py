@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -62,6 +62,38 @@ def configure(
         # sys.stderr is looked up at each call, not bound now: it may be replaced later.
         logger_factory=lambda *names: _NamedLogger(stream or sys.stderr, *names[:1]),
         cache_logger_on_first_use=False,
+    )
+
+
+def _drop(_logger: Any, _method: str, _event_dict: MutableMapping[str, Any]) -> Any:
+    raise structlog.DropEvent
+
+
+def silence() -> None:
+    """Log nothing at all (the CLI run by hand without -v)."""
+    structlog.configure(
+        processors=[_drop],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
+def in_journal(env: Mapping[str, str]) -> bool:
+    """Whether systemd runs us (its service environment), so stderr is the journal's."""
+    return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
+
+
+def configure_cli(*, verbose: bool, json_output: bool, env: Mapping[str, str]) -> None:
+    """The CLI's logs: on stderr only with -v (debug too) or in the journal (JSON lines);
+    otherwise none, so that stdout's human output is all a person sees."""
+    journal = in_journal(env)
+    if not (verbose or journal):
+        silence()
+        return
+    configure(
+        json_output=json_output or journal or not sys.stderr.isatty(),
+        level=logging.DEBUG if verbose else logging.INFO,
     )
 
 

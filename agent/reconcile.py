@@ -28,7 +28,7 @@ from agent.github.errors import GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.planner import plan, retarget
-from agent.ports import Clock, SchedulePort
+from agent.ports import SILENT, Clock, Progress, SchedulePort
 from agent.records import Recorder
 from agent.schedule import Cadence, Schedule, next_look
 from agent.verify import Verifier
@@ -89,6 +89,7 @@ class Reconciler:
     schedule: SchedulePort
     cadence: Cadence
     clock: Clock
+    progress: Progress = SILENT
 
     def run(
         self,
@@ -103,7 +104,9 @@ class Reconciler:
                 stored = self.recorder.replayed(desired.lane_name, key)
                 if stored is not None:
                     return self._replay(desired, policy, stored)
-            pre = pre if pre is not None else self.observer.observe_one(desired)
+            if pre is None:
+                self.progress.step(desired.lane_name, "observing GitHub, systemd and the host")
+                pre = self.observer.observe_one(desired)
             result = plan(self.declared, desired, pre, policy, self.clock())
             return self.carry_out(desired, pre, result)
 
@@ -155,7 +158,9 @@ class Reconciler:
         if result.status == "blocked":
             codes = ", ".join(sorted({b.code for b in result.blockers}))
             error = f"plan blocked: {codes}"
+            self.progress.step(desired.lane_name, error)
             return self.recorder.write("failed", key, desired, pre, result, error=error)
+        self.progress.step(desired.lane_name, f"{result.action.value}: {len(result.steps)} steps")
         steps = StepLog()
         evidence: dict[str, Any] = {}
         try:
@@ -174,6 +179,8 @@ class Reconciler:
             verdict = self.verifier.verify(desired, evidence)
         for name, seconds in verdict.timings:
             steps.add(name, seconds, ok=True)
+        failing = f" ({verdict.failed_gate.value})" if verdict.failed_gate else ""
+        self.progress.step(desired.lane_name, f"{verdict.status}{failing}")
         return self.recorder.write(
             verdict.status,
             key,
@@ -201,6 +208,7 @@ class Reconciler:
             for lane in declared
             if every_lane or schedule.is_due(lane.lane_name, hashes[lane.lane_name], now)
         ]
+        self.progress.step(None, f"observing {len(lanes)} of {len(declared)} lanes")
         observed, errors = self.observer.observe(lanes) if lanes else ({}, {})
         for repository, error in errors.items():
             log.warning("github.inventory_failed", repository=repository, error=error.code)
@@ -222,6 +230,7 @@ class Reconciler:
     def _pass_lane(
         self, lane: RunnerLaneMaintainerDesiredState, pre: RunnerLaneMaintainerObservedState
     ) -> RunnerLaneMaintainerAuditRecord:
+        self.progress.step(lane.lane_name, "planning")
         last = self.recorder.store.latest(lane.lane_name)
         last_failed = last.record_id if last and last.status == "failed" else None
         dry = plan(self.declared, lane, pre, PlanPolicy(), self.clock())

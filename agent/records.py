@@ -54,7 +54,7 @@ class Recorder:
         stored = self.store.append(record)
         if self.evidence is not None:
             self.evidence.add(stored)
-        log.info(
+        log.debug(  # the journal's line per record is the CLI's (agent.render.render_compact)
             "audit.record",
             status=stored.status,
             record_id=stored.record_id,

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.audit_store import DEFAULT_AUDIT_DIR
+from agent.audit_store import DEFAULT_AUDIT_DIR, DEFAULT_RETENTION_DAYS
 from agent.github.settings import GitHubSettings
+from agent.metrics import DEFAULT_METRICS_FILE
+from helper.contract.errors import ConfigError
 from helper.contract.lanes import DEFAULT_LANES_FILE
 from helper.contract.protocol import DEFAULT_SOCKET
 
@@ -32,6 +34,8 @@ class AgentSettings:
     unit_dir: str
     github: GitHubSettings
     evidence_url: str | None = None
+    metrics_file: str | None = DEFAULT_METRICS_FILE  # None: no metrics (set to "")
+    audit_retention_days: int = DEFAULT_RETENTION_DAYS
 
     @property
     def state_dir(self) -> Path:
@@ -60,4 +64,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> AgentSettings:
         unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", DEFAULT_UNIT_DIR),
         github=github,
         evidence_url=e.get("LAUNCHPLANE_EVIDENCE_URL") or None,
+        metrics_file=e.get("LAUNCHPLANE_METRICS_FILE", DEFAULT_METRICS_FILE) or None,
+        audit_retention_days=_days(e.get("LAUNCHPLANE_AUDIT_RETENTION_DAYS")),
     )
+
+
+def _days(value: str | None) -> int:
+    """LAUNCHPLANE_AUDIT_RETENTION_DAYS: a whole number of days, at least 1."""
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(
+            "LAUNCHPLANE_AUDIT_RETENTION_DAYS",
+            [("(environment)", f"{value!r} is not a whole number of days of at least 1")],
+            what="setting",
+        )
+    return int(value)

@@ -8,14 +8,16 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 from pydantic import SecretStr
 
 from agent.apply import Applier
 from agent.audit_store import FilesystemAuditStore
+from agent.contracts import RunnerLaneMaintainerAuditRecord
 from agent.errors import PassLocked
 from agent.evidence import TOKEN_FILE, EvidenceSpool
 from agent.github.auth import credential_file, load_credential
@@ -23,19 +25,23 @@ from agent.github.client import GitHubClient
 from agent.helper_socket import SocketHelper
 from agent.host import LocalHost
 from agent.logs import get_logger
+from agent.metrics import PassFacts, pass_registry, write_metrics
 from agent.observe import Observer
 from agent.observe_unit import DbusUnitObserver
 from agent.ports import (
+    SILENT,
     AuditStore,
     Clock,
     EvidenceSink,
     GitHubPort,
     HelperPort,
     HostPort,
+    Progress,
     SchedulePort,
     Sleep,
     UnitObserver,
 )
+from agent.progress import NotifyProgress, Tee, TerminalProgress
 from agent.reconcile import Reconciler
 from agent.records import Recorder
 from agent.schedule import Cadence
@@ -77,28 +83,43 @@ def assemble(
     cadence: Cadence = DEFAULT_CADENCE,
     online_timeout: float = 120.0,
     poll_interval: float = 2.0,
+    progress: Progress = SILENT,
 ) -> Reconciler:
-    """Compose the phases from the adapters given; nothing here picks a default adapter."""
+    """Compose the phases from the adapters given; nothing here picks a default adapter
+    (`progress` defaults to showing none)."""
     observer = Observer(declared.policy, github, units, host, clock)
     return Reconciler(
         declared=declared,
         observer=observer,
-        applier=Applier(github, helper, cache_dir, architecture),
+        applier=Applier(github, helper, cache_dir, architecture, progress),
         verifier=Verifier(
-            declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
+            declared,
+            github,
+            observer.observe_one,
+            clock,
+            sleep,
+            online_timeout,
+            poll_interval,
+            progress=progress,
         ),
         recorder=Recorder(store, evidence, clock),
         schedule=schedule,
         cadence=cadence,
         clock=clock,
+        progress=progress,
     )
 
 
 def build_agent(
-    paths: AgentSettings, declared: LanesFile | None = None, *, units: UnitObserver | None = None
+    paths: AgentSettings,
+    declared: LanesFile | None = None,
+    *,
+    units: UnitObserver | None = None,
+    progress: Progress = SILENT,
 ) -> Reconciler:
     """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
-    (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
+    (`units` replaces the D-Bus observer, for a test bus or a benchmark); `progress` is where
+    the pass says what it does (see `progress_for`)."""
     declared = declared if declared is not None else load_lanes(paths.lanes_file)
     github = GitHubClient(paths.github, load_credential(paths.credentials))
     evidence = EvidenceSpool(paths.state_dir / "spool") if paths.evidence_url else None
@@ -115,7 +136,14 @@ def build_agent(
         clock=utcnow,
         sleep=time.sleep,
         architecture=machine_architecture(),
+        progress=progress,
     )
+
+
+def progress_for(terminal: TextIO | None) -> Tee:
+    """systemd's STATUS= (when there is a $NOTIFY_SOCKET) and, given one, a terminal."""
+    sinks: tuple[Progress, ...] = (NotifyProgress(),)
+    return Tee(sinks if terminal is None else (*sinks, TerminalProgress(terminal)))
 
 
 @contextmanager
@@ -163,3 +191,27 @@ def deliver_evidence(paths: AgentSettings) -> None:
     REDACTOR.register(token.get_secret_value())
     with httpx.Client(base_url=url, timeout=10.0) as client:
         EvidenceSpool(paths.state_dir / "spool").deliver(client, token)
+
+
+def after_pass(
+    paths: AgentSettings,
+    agent: Reconciler,
+    records: list[RunnerLaneMaintainerAuditRecord],
+    seconds: float,
+) -> None:
+    """What follows every pass: audit retention, then the metrics file (when configured).
+    Neither may fail the pass: a problem is logged and the next pass tries again."""
+    now = agent.clock()
+    try:
+        agent.recorder.store.prune(now - timedelta(days=paths.audit_retention_days))
+    except OSError as exc:
+        log.warning("audit.prune_failed", error=type(exc).__name__)
+    if not paths.metrics_file or not Path(paths.metrics_file).parent.is_dir():
+        return  # no node_exporter textfile directory on this host: nothing to feed
+    facts = PassFacts(records, seconds, agent.observer.github.stats, now)
+    try:
+        write_metrics(
+            paths.metrics_file, pass_registry(agent.declared, facts, agent.recorder.store)
+        )
+    except OSError as exc:
+        log.warning("metrics.not_written", path=paths.metrics_file, error=type(exc).__name__)

@@ -30,7 +30,7 @@ from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
 from agent.observe_local import observe_directory
-from agent.ports import DockerVersions
+from agent.ports import SILENT, DockerVersions, Progress
 from agent.reconcile import Reconciler
 from agent.schedule import Schedule
 from agent.unit_states import ActiveState, LoadState, UnitFileState
@@ -318,7 +318,10 @@ class MemorySchedule:
 
 
 def agent_for(
-    tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW, **lane: Any
+    tmp_path: Path,
+    clock: Callable[[], datetime] = lambda: NOW,
+    progress: Progress = SILENT,
+    **lane: Any,
 ) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
     root.mkdir()
@@ -338,5 +341,6 @@ def agent_for(
         sleep=lambda _s: None,
         architecture="x64",
         online_timeout=0.0,
+        progress=progress,
     )
     return agent, world, declared
