@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.progress import NotifyProgress, TerminalProgress, Tee
+from agent.progress import NotifyProgress, Tee, TerminalProgress
 from tests.agent.fakes import agent_for
 from tests.planner import factories as f
 
@@ -69,7 +69,7 @@ def in_order(seen: list[str], expected: list[str]) -> bool:
 def test_a_pass_reports_each_step_as_status_in_order(
     tmp_path: Path, notify_socket: NotifyListener
 ) -> None:
-    agent, _, declared = agent_for(tmp_path, progress=NotifyProgress(), apply=True)
+    agent, _, _ = agent_for(tmp_path, progress=NotifyProgress(), apply=True)
     (record,) = agent.reconcile_pass()
     assert record.status == "completed", record.error
     seen = notify_socket.received()
