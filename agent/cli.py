@@ -25,7 +25,6 @@ from agent.contracts import (
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
-from agent.reconcile import Reconciler
 from agent.render import record_summary, render_compact, render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
 from agent.status import status_rows
@@ -219,19 +218,8 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
     """One lane's apply, restart or remove; progress on a terminal (not with --json)."""
-    terminal = sys.stdout if sys.stdout.isatty() and not args.json else None
-    progress = progress_for(terminal)
-    try:
-        return _act_with(
-            args, paths, operation, build_agent(paths, _lanes(args, paths), progress=progress)
-        )
-    finally:
-        progress.end()
-
-
-def _act_with(
-    args: argparse.Namespace, paths: AgentSettings, operation: Operation, agent: Reconciler
-) -> int:
+    progress = progress_for(sys.stdout if sys.stdout.isatty() and not args.json else None)
+    agent = build_agent(paths, _lanes(args, paths), progress=progress)
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
     policy = PlanPolicy(
@@ -241,7 +229,11 @@ def _act_with(
         confirmation=args.confirm,
         drain_confirmed=getattr(args, "drain", False),
     )
-    return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
+    try:
+        record = agent.run(agent.declared.lanes_named(name)[0], policy)
+    finally:
+        progress.end()  # the last progress line ends before the record (or an error) is printed
+    return _print_records(args, [record])
 
 
 def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
