@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -22,13 +23,14 @@ class NotifyProgress:
     finds systemd's queue full is dropped (the next one replaces it anyway)."""
 
     def __init__(self) -> None:
-        self._notifier = sdnotify.SystemdNotifier()
-        if self._notifier.socket is not None:
+        self._notifier = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
+        if self._notifier is not None and self._notifier.socket is not None:
             self._notifier.socket.setblocking(False)
 
     def step(self, lane: str | None, message: str) -> None:
-        line = progress_line(lane, message).replace("\n", " ")
-        self._notifier.notify(f"STATUS={line}")
+        if self._notifier is not None:
+            line = progress_line(lane, message).replace("\n", " ")
+            self._notifier.notify(f"STATUS={line}")
 
 
 @dataclass
