@@ -58,6 +58,7 @@ class GitHubPort(Protocol):
     def set_custom_labels(
         self, repository: str, runner_id: int, labels: Sequence[str]
     ) -> tuple[GithubLabel, ...]: ...
+    def runner_group_id(self, organization: str, name: str) -> int | None: ...
 
 
 class HelperPort(Protocol):

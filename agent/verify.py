@@ -89,9 +89,7 @@ class Verifier:
             self.progress.step(desired.lane_name, f"waiting for GitHub online ({waited:.0f} s)")
             try:
                 # fresh: after a change, what GitHub says now, never a cached answer
-                inventory = self.github.runners_named(
-                    desired.repository, desired.lane_name, fresh=True
-                )
+                inventory = self.github.runners_named(desired.scope, desired.lane_name, fresh=True)
             except GitHubError as exc:
                 log.warning("verify.github_unavailable", error=exc.code)
             if online(inventory) or self.clock() >= deadline:

@@ -148,7 +148,7 @@ class LaneFacts:
 
 
 def expected_runner_url(lane: RunnerLaneMaintainerDesiredState, policy: HostPolicy) -> str:
-    return f"{policy.github_web_url}/{lane.repository}"
+    return f"{policy.github_web_url}/{lane.scope}"
 
 
 def runner_file_facts(

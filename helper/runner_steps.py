@@ -1,7 +1,7 @@
 """Runner-user steps: run by systemd as the lane's service user, stdlib only (`python -I -S`).
 
     runner_steps.py extract    REGISTRATION_ROOT LANE SHA256   (tarball on stdin)
-    runner_steps.py register   RUNNER_DIR URL NAME LABELS ARCHIVE SHA256   (token on stdin)
+    runner_steps.py register   RUNNER_DIR URL NAME LABELS ARCHIVE SHA256 [GROUP]  (token on stdin)
     runner_steps.py unregister RUNNER_DIR                      (no token: local cleanup)
 
 The helper starts these as transient units with a fixed argv derived from lanes.toml;
@@ -36,7 +36,9 @@ EXIT_STATE = 67
 LANE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 SHA_RE = re.compile(r"[0-9a-f]{64}")
 PATH_RE = re.compile(r"/[A-Za-z0-9._/@%+-]{1,4000}")
-URL_RE = re.compile(r"https?://[A-Za-z0-9.:-]{1,260}/[A-Za-z0-9._-]{1,39}/[A-Za-z0-9._-]{1,100}")
+# A repository (`<web>/<owner>/<name>`) or an organization (`<web>/<login>`) URL.
+URL_RE = re.compile(r"https?://[A-Za-z0-9.:-]{1,260}/[A-Za-z0-9._-]{1,39}(/[A-Za-z0-9._-]{1,100})?")
+GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 LABELS_RE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,255}(,[A-Za-z0-9][A-Za-z0-9._:/+-]{0,255})*"
 )
@@ -262,13 +264,17 @@ def _adopt_state(code_dir: str, runner_dir: str) -> int:
     return 0
 
 
-def register(args: tuple[str, str, str, str, str, str], stdin: IO[bytes]) -> int:
+def register(
+    args: tuple[str, str, str, str, str, str], stdin: IO[bytes], group: str | None = None
+) -> int:
     """config.sh from a pristine copy of the verified archive, in this step's private /tmp;
     then only the registration files are moved into RUNNER_DIR. `args`: RUNNER_DIR URL NAME
-    LABELS ARCHIVE SHA256."""
+    LABELS ARCHIVE SHA256; `group`: an organization runner group (`--runnergroup`)."""
     runner_dir, url, name, labels, archive, sha256 = args
     ok = PATH_RE.fullmatch(runner_dir) and URL_RE.fullmatch(url) and LANE_RE.fullmatch(name)
     ok = ok and PATH_RE.fullmatch(archive) and SHA_RE.fullmatch(sha256)
+    if group is not None and not GROUP_RE.fullmatch(group):
+        return EXIT_USAGE
     if not ok or not LABELS_RE.fullmatch(labels):
         return EXIT_USAGE
     token = _read_token(stdin)
@@ -297,6 +303,7 @@ def register(args: tuple[str, str, str, str, str, str], stdin: IO[bytes]) -> int
         say(f"registering {name} at {url} with the pristine runner {sha256[:12]}")
         flags = ["--unattended", "--url", url, "--name", name, "--labels", labels]
         flags += ["--work", "_work", "--replace", "--disableupdate"]
+        flags += ["--runnergroup", group] if group is not None else []
         env = {"PATH": PATH_ENV, "HOME": runner_dir, "LANG": "C.UTF-8"}
         env["ACTIONS_RUNNER_INPUT_TOKEN"] = token
         sys.stdout.flush()
@@ -343,12 +350,14 @@ def main(argv: list[str]) -> int:
             return extract(root, lane, sha256, stdin)
         case ["register", runner_dir, url, name, labels, archive, sha256]:
             return register((runner_dir, url, name, labels, archive, sha256), stdin)
+        case ["register", runner_dir, url, name, labels, archive, sha256, group]:
+            return register((runner_dir, url, name, labels, archive, sha256), stdin, group)
         case ["unregister", runner_dir]:
             return unregister(runner_dir)
         case _:
             say(
-                "usage: extract ROOT LANE SHA256 | register DIR URL NAME LABELS ARCHIVE SHA256 | "
-                "unregister DIR"
+                "usage: extract ROOT LANE SHA256 | "
+                "register DIR URL NAME LABELS ARCHIVE SHA256 [GROUP] | unregister DIR"
             )
             return EXIT_USAGE
 

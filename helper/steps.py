@@ -78,6 +78,7 @@ def register_spec(
         ",".join(lane.labels),
         f"{config.runner_cache_dir}/{archive_sha256}.tar.gz",
         archive_sha256,
+        *((lane.runner_group,) if lane.runner_group is not None else ()),
     )
     return runner_user_spec(
         "register",

@@ -56,7 +56,7 @@ def unit_value_findings(lane: RunnerLaneMaintainerDesiredState) -> list[Finding]
                 "only letters, digits and ._/@%+- can be written into a unit file",
             )
         )
-    for field, value in (("repository", lane.repository), ("service_user", lane.service_user)):
+    for field, value in ((lane.scope_kind, lane.scope), ("service_user", lane.service_user)):
         if not UNIT_WORD_RE.fullmatch(value):
             out.append(Finding("unsafe_unit_value", field, "cannot be written into a unit file"))
     return out
@@ -111,8 +111,7 @@ def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
         f"# Rendered by launchplane-helper for lane {lane.lane_name}. Do not edit: an edited",
         "# drop-in loses its ownership marks and the helper will refuse to touch the lane.",
         "[Unit]",
-        f"Description=launchplane runner lane {lane.lane_name} "
-        f"({escape_unit_value(lane.repository)})",
+        f"Description=launchplane runner lane {lane.lane_name} ({escape_unit_value(lane.scope)})",
         "",
         "[Service]",
         f"User={escape_unit_value(service.user)}",

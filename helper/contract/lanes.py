@@ -21,14 +21,18 @@ from helper.contract.identifiers import (
     MANAGED_LABEL,
     SERVICE_USER_RE,
     Finding,
+    canonical_organization,
     canonical_repository,
     is_within,
     label_findings,
     lane_name_findings,
     path_findings,
+    runner_group_name,
     unit_name_for,
 )
-from helper.contract.models import StrictModel, field_path
+from helper.contract.lanes_checks import directory_overlaps, file_problems
+from helper.contract.models import StrictModel
+from helper.contract.scope import scope_findings, scope_problem
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
@@ -36,16 +40,23 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 
 
 Repository = Annotated[str, AfterValidator(canonical_repository)]
+Organization = Annotated[str, AfterValidator(canonical_organization)]
+RunnerGroup = Annotated[str, AfterValidator(runner_group_name)]
 # TOML arrays arrive as lists: accept them for tuples; the items stay strict.
 Names = Annotated[tuple[str, ...], Field(strict=False)]
 Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
+Organizations = Annotated[tuple[Organization, ...], Field(strict=False)]
+RunnerGroups = Annotated[tuple[RunnerGroup, ...], Field(strict=False)]
 
 
 class RunnerLaneMaintainerDesiredState(StrictModel):
     """One lane as root declared it. Syntax is checked by `lane_findings`, not by the model,
-    so that the planner can refuse (rather than crash on) anything unsafe that reaches it."""
+    so that the planner can refuse (rather than crash on) anything unsafe that reaches it.
 
-    repository: Repository
+    A lane is scoped to exactly one of a repository (`owner/name`) or an organization (a
+    login; optionally in a named `runner_group`): see `scope`."""
+
+    repository: Repository | None = None
     host_name: str
     lane_name: str
     registration_root: str
@@ -57,6 +68,25 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
+    organization: Organization | None = None
+    runner_group: RunnerGroup | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> RunnerLaneMaintainerDesiredState:
+        problem = scope_problem(self.repository, self.organization, self.runner_group)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def scope(self) -> str:
+        """Where the runner is registered: `owner/name` for a repository lane, the login for an
+        organization lane (a login never contains '/', so the two cannot be confused)."""
+        return self.repository or self.organization or ""
+
+    @property
+    def scope_kind(self) -> Literal["repository", "organization"]:
+        return "repository" if self.repository is not None else "organization"
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +122,10 @@ class HostPolicy(StrictModel):
         default=DEFAULT_GITHUB_WEB_URL,
         pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$",
     )
+    # Organization lanes: the organization must be listed here, and a declared runner group in
+    # `allowed_runner_groups` (fail closed: both empty by default).
+    allowed_organizations: Organizations = ()
+    allowed_runner_groups: RunnerGroups = ()
 
 
 class LanesFile(StrictModel):
@@ -144,11 +178,7 @@ def policy_findings(
 ) -> list[Finding]:
     """Findings against the allowlists and the rest of the file; each one blocks the lane.
     Pass `LanesFile.counts` when checking many lanes of one file: it is counted once."""
-    out: list[Finding] = []
-    if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
-        out.append(
-            Finding("repository_not_allowed", "repository", f"{lane.repository} not allowlisted")
-        )
+    out = scope_findings(lane, policy)
     if lane.host_name.lower() not in {h.lower() for h in policy.approved_hosts}:
         out.append(Finding("host_not_approved", "host_name", f"{lane.host_name} not approved"))
     if not any(
@@ -207,74 +237,6 @@ def lane_findings(
 ) -> list[Finding]:
     """Every reason this lane may not be acted on, sorted; empty means it may."""
     return sorted(syntax_findings(lane) + policy_findings(lane, policy, all_lanes, counts))
-
-
-# What a setting must look like, in the words of this file's documentation (README).
-FORMATS = {
-    "runner_version_policy": '"latest" or a runner version such as "2.330.0"',
-    "github_web_url": 'scheme and host only, e.g. "https://github.example.com"',
-    "min_buildx_version": 'a version such as "0.11.0"',
-}
-KINDS = {
-    "missing": "is missing: add it",
-    "extra_forbidden": "is not a setting of lanes.toml: remove it or check its spelling",
-    "tuple_type": 'must be a list, e.g. ["a", "b"]',
-    "list_type": 'must be a list, e.g. ["a", "b"]',
-    "string_type": "must be a string (in quotes)",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-    "int_type": "must be a whole number",
-    "model_type": "must be a table",
-    "dict_type": "must be a table",
-    "literal_error": "must be true: only managed lanes are declared",
-}
-
-
-def file_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field, what to do) for each problem, in this project's words rather than the
-    validation library's; never the values themselves (they may hold a secret)."""
-    errors = exc.errors(include_input=False, include_url=False, include_context=False)
-    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
-    out = []
-    for e in errors:
-        loc = tuple(e["loc"])
-        if loc[-1:] == ("systemd_unit_name",) and (*loc[:-1], "lane_name") in missing:
-            continue  # derived from lane_name: only that one is reported
-        where = field_path(loc, "(file)")
-        kind = e["type"]
-        if kind == "string_pattern_mismatch":
-            why = f"must be {FORMATS.get(str(loc[-1]), 'in the documented format')}"
-        elif kind == "value_error":
-            why = e["msg"].removeprefix("Value error, ")
-        else:
-            why = KINDS.get(kind, e["msg"])
-        out.append((where, why))
-    return out
-
-
-def directory_overlaps(
-    lanes: tuple[RunnerLaneMaintainerDesiredState, ...],
-) -> list[tuple[str, str]]:
-    """Two lanes whose runner directories lie one inside the other: one lane's job could
-    then reach the other's files (and its removal delete them). Refused when the file is
-    read, before anything is asked of GitHub, naming both lanes. (The same directory twice
-    is the same lane declared twice: `duplicate_lane`, a blocker of both.)"""
-    out = []
-    for j, later in enumerate(lanes):
-        for earlier in lanes[:j]:
-            a, b = earlier.runner_directory, later.runner_directory
-            if is_within(a, b) or is_within(b, a):
-                inner, outer = (earlier, later) if is_within(a, b) else (later, earlier)
-                out.append(
-                    (
-                        f"lanes[{j}].registration_root",
-                        f"runner_directory_overlap: lane {inner.lane_name!r} "
-                        f"({inner.runner_directory}) lies inside the directory of lane "
-                        f"{outer.lane_name!r} ({outer.runner_directory}): give each lane a "
-                        "directory outside every other lane's",
-                    )
-                )
-    return out
 
 
 def parse_lanes(text: str, path: str = "<string>") -> LanesFile:

@@ -90,6 +90,6 @@ async def run(ctx: VerbContext) -> Result:
 SPEC = VerbSpec(
     "register-runner",
     WRITE,
-    "a pristine config.sh --unattended --url <web>/<repo> --name <lane> ... as the service user",
+    "a pristine config.sh --unattended --url <web>/<scope> --name <lane> ... as the service user",
     run,
 )

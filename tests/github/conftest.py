@@ -34,6 +34,7 @@ PAT = "ghp_EmulatorAdminToken0123456789abcdefXYZ"
 READ_ONLY_PAT = "ghp_EmulatorReadOnlyToken0123456789abcdef"
 REPO = "octo-org/octo-repo"
 OTHER_REPO = "octo-org/other-repo"
+ORG = "octo-org"  # also an organization: organization-scoped runners
 START = 1_750_000_000.0  # 2025-06-15T15:06:40Z: every emulated clock starts here, frozen
 RUNNER_USER = "lp-test-runner"
 APP_ID = "424242"
@@ -55,6 +56,7 @@ class Sleeps:
 def seed(state: State) -> None:
     state.add_repository(REPO)
     state.add_repository(OTHER_REPO)
+    state.add_organization(ORG)
     state.add_pat(PAT)
     state.add_pat(READ_ONLY_PAT, permission="read")
 

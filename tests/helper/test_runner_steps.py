@@ -235,3 +235,32 @@ def test_safe_members_normalises_names_and_modes() -> None:
 def test_safe_members_refuses(members: list[tarfile.TarInfo]) -> None:
     with pytest.raises(UnsafeArchive):
         safe_members(members)
+
+
+def test_register_an_organization_runner_into_its_group(
+    runner_dir: Path, archive: tuple[str, str]
+) -> None:
+    """An organization URL (one path segment) and the group as `--runnergroup`, last."""
+    org_url = "http://127.0.0.1:9/acme"
+    done = step(
+        "register", str(runner_dir), org_url, "lane-1", "a,b", *archive, "build",
+        stdin=CANARY.encode() + b"\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    argv = (runner_dir / "config-calls.log").read_text().splitlines()[1]
+    assert argv == (
+        f"argv:--unattended --url {org_url} --name lane-1 --labels a,b --work _work --replace "
+        "--disableupdate --runnergroup build"
+    )
+
+
+@pytest.mark.parametrize("group", ["two words", "-x", "../etc", "a;b", "", "x" * 101])
+def test_register_refuses_a_bad_runner_group(
+    runner_dir: Path, archive: tuple[str, str], group: str
+) -> None:
+    done = step(
+        "register", str(runner_dir), URL, "lane-1", "a", *archive, group,
+        stdin=CANARY.encode() + b"\n",
+    )  # fmt: skip
+    assert done.returncode == runner_steps.EXIT_USAGE
+    assert not (runner_dir / "config-calls.log").exists()
