@@ -65,12 +65,19 @@ def test_dash_v_adds_the_logs_on_stderr(host: Path, capsys: pytest.CaptureFixtur
     assert "audit.record" not in out
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"), [("INVOCATION_ID", "0123456789abcdef"), ("JOURNAL_STREAM", "8:1234")]
+)
 def test_under_systemd_each_record_is_one_journal_line(
-    host: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    host: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
 ) -> None:
     """The unit runs `--json reconcile --due`; the journal (stdout and stderr) gets one
     compact line per record, never the pretty-printed record."""
-    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")
+    monkeypatch.setenv(variable, value)
     assert cli.main(["--json", "reconcile"]) == cli.EXIT_OK  # apply = false: only planned
     out, err = capsys.readouterr()
     (line,) = out.splitlines()
