@@ -48,6 +48,7 @@ from agent.schedule import Cadence
 from agent.schedule_file import ScheduleFile
 from agent.settings import AgentSettings
 from agent.verify import Verifier
+from helper.contract.errors import LaunchplaneError
 from helper.contract.lanes import LanesFile, load_lanes
 from helper.contract.redact import REDACTOR
 
@@ -204,7 +205,7 @@ def after_pass(
     now = agent.clock()
     try:
         agent.recorder.store.prune(now - timedelta(days=paths.audit_retention_days))
-    except OSError as exc:
+    except (OSError, LaunchplaneError) as exc:
         log.warning("audit.prune_failed", error=type(exc).__name__)
     if not paths.metrics_file or not Path(paths.metrics_file).parent.is_dir():
         return  # no node_exporter textfile directory on this host: nothing to feed
