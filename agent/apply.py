@@ -22,7 +22,7 @@ from agent.errors import PlanStepFailed
 from agent.github.models import RunnerToken
 from agent.github.payloads import select_download
 from agent.logs import get_logger
-from agent.ports import GitHubPort, HelperPort, Sleep
+from agent.ports import SILENT, GitHubPort, HelperPort, Progress, Sleep
 from agent.versions import version_of
 from helper.contract.errors import LaunchplaneError
 from helper.contract.protocol import Verb
@@ -86,11 +86,12 @@ class Applier:
     sleep: Sleep = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     poll_interval: float = 5.0
+    progress: Progress = SILENT
 
     def apply(self, result: RunnerLaneMaintainerPlan, run: Applying, steps: StepLog) -> None:
-        for step in result.steps:
-            if step is Step.VERIFY:
-                continue
+        todo = [step for step in result.steps if step is not Step.VERIFY]
+        for number, step in enumerate(todo, 1):
+            self.progress.step(run.desired.lane_name, f"step {number}/{len(todo)}: {step.value}")
             started = time.monotonic()
             try:
                 detail = STEP_HANDLERS[step](self, run, step)

@@ -29,7 +29,7 @@ from agent.github.errors import GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.planner import plan, retarget
-from agent.ports import Clock, SchedulePort
+from agent.ports import SILENT, Clock, Progress, SchedulePort
 from agent.records import Recorder
 from agent.schedule import Cadence, Schedule, next_look
 from agent.upgrade import roll_back, upgrade_evidence
@@ -91,6 +91,7 @@ class Reconciler:
     schedule: SchedulePort
     cadence: Cadence
     clock: Clock
+    progress: Progress = SILENT
 
     def run(
         self,
@@ -105,7 +106,9 @@ class Reconciler:
                 stored = self.recorder.replayed(desired.lane_name, key)
                 if stored is not None:
                     return self._replay(desired, policy, stored)
-            pre = pre if pre is not None else self.observer.observe_one(desired)
+            if pre is None:
+                self.progress.step(desired.lane_name, "observing GitHub, systemd and the host")
+                pre = self.observer.observe_one(desired)
             result = plan(self.declared, desired, pre, policy, self.clock())
             return self.carry_out(desired, pre, result)
 
@@ -157,7 +160,9 @@ class Reconciler:
         if result.status == "blocked":
             codes = ", ".join(sorted({b.code for b in result.blockers}))
             error = f"plan blocked: {codes}"
+            self.progress.step(desired.lane_name, error)
             return self.recorder.write("failed", key, desired, pre, result, error=error)
+        self.progress.step(desired.lane_name, f"{result.action.value}: {len(result.steps)} steps")
         steps = StepLog()
         evidence: dict[str, Any] = {}
         run = Applying(desired, pre, evidence, drain_wait=result.policy.drain_wait_seconds)
@@ -183,6 +188,8 @@ class Reconciler:
         fields = verdict.record_fields()
         if verdict.status == "failed" and (undone := roll_back(self.applier, result, run, steps)):
             fields["error"] = REDACTOR.redact(f"{fields['error'] or 'verify failed'}{undone}")
+        failing = f" ({verdict.failed_gate.value})" if verdict.failed_gate else ""
+        self.progress.step(desired.lane_name, f"{verdict.status}{failing}")
         return self.recorder.write(
             verdict.status, key, desired, pre, result, provider_evidence=evidence, **fields
         )
@@ -204,6 +211,7 @@ class Reconciler:
             for lane in declared
             if every_lane or schedule.is_due(lane.lane_name, hashes[lane.lane_name], now)
         ]
+        self.progress.step(None, f"observing {len(lanes)} of {len(declared)} lanes")
         observed, errors = self.observer.observe(lanes) if lanes else ({}, {})
         for repository, error in errors.items():
             log.warning("github.inventory_failed", repository=repository, error=error.code)
@@ -225,6 +233,7 @@ class Reconciler:
     def _pass_lane(
         self, lane: RunnerLaneMaintainerDesiredState, pre: RunnerLaneMaintainerObservedState
     ) -> RunnerLaneMaintainerAuditRecord:
+        self.progress.step(lane.lane_name, "planning")
         last = self.recorder.store.latest(lane.lane_name)
         last_failed = last.record_id if last and last.status == "failed" else None
         dry = plan(self.declared, lane, pre, PlanPolicy(), self.clock())

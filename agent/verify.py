@@ -19,7 +19,7 @@ from agent.contracts import (
 from agent.gates import evaluate_gates
 from agent.github.errors import GitHubError
 from agent.logs import get_logger
-from agent.ports import Clock, GitHubPort, Sleep
+from agent.ports import SILENT, Clock, GitHubPort, Progress, Sleep
 from helper.contract.dropin import rendered_hash
 
 log = get_logger(__name__)
@@ -77,12 +77,16 @@ class Verifier:
     online_timeout: float
     poll_interval: float
     stability_window: float = 2 * 2.0  # two poll rounds (docs/runner-lane-baseline.md)
+    progress: Progress = SILENT
 
     def wait_online(self, desired: RunnerLaneMaintainerDesiredState) -> GithubInventory | None:
         """Poll GitHub until the lane's one runner is online or the timeout (clock time) ends."""
-        deadline = self.clock() + timedelta(seconds=self.online_timeout)
+        started = self.clock()
+        deadline = started + timedelta(seconds=self.online_timeout)
         inventory: GithubInventory | None = None
         while True:
+            waited = (self.clock() - started).total_seconds()
+            self.progress.step(desired.lane_name, f"waiting for GitHub online ({waited:.0f} s)")
             try:
                 # fresh: after a change, what GitHub says now, never a cached answer
                 inventory = self.github.runners_named(desired.scope, desired.lane_name, fresh=True)
@@ -101,8 +105,12 @@ class Verifier:
         self.wait_online(desired)
         waited = time.monotonic() - started
         started = time.monotonic()
+        self.progress.step(desired.lane_name, "observing the running lane and its baseline")
         first = self.observe_one(desired)
         observed_first = time.monotonic() - started
+        self.progress.step(
+            desired.lane_name, f"stability window ({self.stability_window:.0f} s), then again"
+        )
         self.sleep(self.stability_window)  # the injected sleep: fake time in pure tests
         started = time.monotonic()
         post = self.observe_one(desired)
@@ -156,6 +164,7 @@ class Verifier:
 
     def verify_removed(self, desired: RunnerLaneMaintainerDesiredState) -> Verdict:
         """A remove completes no lane; it succeeds when nothing of the lane is left."""
+        self.progress.step(desired.lane_name, "checking that nothing of the lane is left")
         post = self.observe_one(desired)
         left = []
         if post.github is None or post.github.runners:

@@ -31,7 +31,8 @@ from helper.contract.identifiers import (
     runner_group_name,
     unit_name_for,
 )
-from helper.contract.models import StrictModel, validation_problems
+from helper.contract.lanes_checks import directory_overlaps, file_problems
+from helper.contract.models import StrictModel
 from helper.contract.scope import scope_findings, scope_problem
 from helper.contract.site import EvidenceSite, GitHubSite, endpoint_problems
 
@@ -290,7 +291,7 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     try:
         parsed = LanesFile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, validation_problems(exc, "(file)")) from None
+        raise ConfigError(path, file_problems(exc)) from None
     problems = _site_problems(raw, parsed)
     problems += [
         (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
@@ -302,6 +303,7 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
         for i, root in enumerate(parsed.policy.allowed_registration_roots)
         for f in path_findings("", root)
     ]
+    problems += directory_overlaps(parsed.lanes) if not problems else []
     if problems:
         raise ConfigError(path, problems)
     return parsed

@@ -31,7 +31,7 @@ from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
 from agent.observe_local import observe_directory
-from agent.ports import DockerVersions
+from agent.ports import SILENT, DockerVersions, Progress
 from agent.reconcile import Reconciler
 from agent.schedule import Schedule
 from agent.unit_states import ActiveState, LoadState, UnitFileState
@@ -353,6 +353,7 @@ def agent_for(
     tmp_path: Path,
     clock: Callable[[], datetime] = lambda: NOW,
     policy_fields: dict[str, Any] | None = None,
+    progress: Progress = SILENT,
     **lane: Any,
 ) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
@@ -373,6 +374,7 @@ def agent_for(
         sleep=lambda _s: None,
         architecture="x64",
         online_timeout=0.0,
+        progress=progress,
     )
     return agent, world, declared
 

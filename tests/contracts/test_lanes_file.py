@@ -125,11 +125,11 @@ def test_allowlist_problems_do_not_stop_loading_they_block_the_lane() -> None:
     [
         ('runner_version_policy = "2.330"', "runner_version_policy", '"latest" or a pinned'),
         ('runner_version_policy = "newest"', "runner_version_policy", '"latest" or a pinned'),
-        ("runner_max_age_days = 29", "runner_max_age_days", "less than or equal to 28"),
-        ('runner_max_age_days = "7"', "runner_max_age_days", "valid integer"),
-        ("runner_drain_wait_seconds = -1", "runner_drain_wait_seconds", "greater than or equal"),
-        ("runner_drain_wait_seconds = 1.5", "runner_drain_wait_seconds", "valid integer"),
-        ("runner_drain_wait_seconds = 3601", "runner_drain_wait_seconds", "less than or equal"),
+        ("runner_max_age_days = 29", "runner_max_age_days", "must be at most 28"),
+        ('runner_max_age_days = "7"', "runner_max_age_days", "must be a whole number"),
+        ("runner_drain_wait_seconds = -1", "runner_drain_wait_seconds", "must be at least 0"),
+        ("runner_drain_wait_seconds = 1.5", "runner_drain_wait_seconds", "must be a whole number"),
+        ("runner_drain_wait_seconds = 3601", "runner_drain_wait_seconds", "must be at most 3600"),
     ],
 )
 def test_runner_version_fields_are_strict_and_say_where(line: str, field: str, says: str) -> None:

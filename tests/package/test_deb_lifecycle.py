@@ -161,6 +161,8 @@ def test_install(box: Sandbox, base_deb: Path) -> None:
     assert box.sh(f"ls {VENV}/lib/python3.11/site-packages/agent/__pycache__/cli.*.pyc").stdout
     for doc in ("README.md", "helper.md", "operations.md", "copyright"):
         assert exists(box, f"/usr/share/doc/{PACKAGE}/{doc}"), doc
+    completion = "/usr/share/bash-completion/completions/launchplane-agent"
+    assert "reconcile" in box.exec("cat", completion).stdout  # shell completion (issue 15)
 
     # The socket activates the helper (as root, from the venv) and it answers: the shipped
     # example lane is for another host, so it is refused, not served.
