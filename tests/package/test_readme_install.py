@@ -43,6 +43,8 @@ CLI_ENV = {
 }
 OWN_UNITS = ("launchplane-helper.socket", "launchplane-agent.timer", "launchplane-agent.path")
 SAVES = 10
+AGENT = "launchplane-agent.service"
+STARTS_DEFAULT_LIMIT = 5  # systemd's DefaultStartLimitBurst (in DefaultStartLimitIntervalSec=10s)
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +182,30 @@ def test_a_burst_of_saves_leaves_the_path_unit_watching(host: Sandbox, walk: Wal
     assert len(set(texts)) == SAVES, "the README's labels line changed shape"
     for n, text in enumerate(texts):
         host.write_file(f"/root/saves/{n}.toml", for_emulator(text))
-    # One script, 0.4 s apart: about four seconds. Spread like this (not all at once, which
-    # systemd merges into one or two starts) the saves start a pass five times or more in ten
-    # seconds, which systemd's default start limit turns into a failed path unit
-    # (unit-start-limit-hit; seen with StartLimitIntervalSec=10s, StartLimitBurst=5).
-    host.sh(
-        f"for n in $(seq 0 {SAVES - 1}); do cp /root/saves/$n.toml {LANES}.new"
-        f" && mv {LANES}.new {LANES}; sleep 0.4; done"
-    )
+
+    def watching() -> None:
+        path = host.show("launchplane-agent.path", "ActiveState", "SubState", "Result")
+        assert path == {"ActiveState": "active", "SubState": "waiting", "Result": "success"}
+        service = host.show(AGENT, "ActiveState", "Result")
+        assert service["ActiveState"] != "failed", service
+        assert service["Result"] == "success", service
+
+    # One script: a save every 0.5 s, each after the pass the previous one started has ended,
+    # so that every save starts a pass of its own (saves during a pass are merged into it and
+    # would not count against a start limit). Ten starts in about five seconds: systemd's
+    # default limit (5 in 10 s) fails the path unit with unit-start-limit-hit.
+    burst = host.sh(
+        f"t0=$(date +%s.%N); since=$(date +%s); for n in $(seq 0 {SAVES - 1}); do"
+        f" cp /root/saves/$n.toml {LANES}.new && mv {LANES}.new {LANES}; sleep 0.5;"
+        f" while [ $(systemctl show -P ActiveState {AGENT}) = activating ]; do sleep 0.05; done;"
+        f" done; journalctl --sync; journalctl -q -o cat --since @$since -u {AGENT}"
+        f" | grep -c '^Starting {AGENT}' || true;"
+        ' awk "BEGIN { print $(date +%s.%N) - $t0 }"',
+    ).stdout.split()
+    started, seconds = int(burst[0]), burst[1]
+    watching()
+    # Precondition: the burst was one (with a start limit, the refused starts would be missing).
+    assert started > STARTS_DEFAULT_LIMIT, f"{started} passes in {seconds} s: not a burst"
     last = f"save-{SAVES - 1}"
 
     def applied() -> bool:
@@ -197,8 +215,4 @@ def test_a_burst_of_saves_leaves_the_path_unit_watching(host: Sandbox, walk: Wal
         return isinstance(desired, dict) and last in desired.get("labels", [])
 
     wait_for(applied, timeout=90, interval=1, what=f"a planned record with the label {last}")
-    path = host.show("launchplane-agent.path", "ActiveState", "SubState", "Result")
-    assert path == {"ActiveState": "active", "SubState": "waiting", "Result": "success"}
-    service = host.show("launchplane-agent.service", "ActiveState", "Result")
-    assert service["ActiveState"] != "failed", service
-    assert service["Result"] == "success", service
+    watching()
