@@ -174,7 +174,7 @@ def test_install_on_a_host_as_the_readme_says(host: Sandbox, walk: Walk) -> None
 
 
 def test_a_burst_of_saves_leaves_the_path_unit_watching(host: Sandbox, walk: Walk) -> None:
-    """Ten saves of lanes.toml within five seconds (each a new label on the apply = false lane
+    """Ten saves of lanes.toml in about five seconds (each a new label on the apply = false lane
     the walk above left behind): the path unit keeps watching, the agent service is not
     failed, and the last save's lane is what the latest record acted on."""
     assert "[[lanes]]" in host.read_file(LANES), "needs the walk above (the package and a lane)"
