@@ -37,6 +37,7 @@ def status_rows(
             expected_dropin_hash=rendered_hash(lane),
             provider_evidence={"observed_by": "status"},
             now=agent.clock(),
+            earlier=obs,  # one observation: no window, but the listener's session is checked
         )
         failing = next((g for g in gates if not g.passed), None)
         github = (

@@ -24,6 +24,7 @@ from agent.helper_socket import SocketHelper
 from agent.host import LocalHost
 from agent.logs import get_logger
 from agent.observe import Observer
+from agent.observe_journal import JournalctlReader
 from agent.observe_unit import DbusUnitObserver
 from agent.ports import (
     AuditStore,
@@ -106,7 +107,9 @@ def build_agent(
         declared,
         github=github,
         helper=SocketHelper(paths.helper_socket),
-        units=units if units is not None else DbusUnitObserver(unit_dir=paths.unit_dir),
+        units=units
+        if units is not None
+        else DbusUnitObserver(JournalctlReader(), unit_dir=paths.unit_dir),
         host=LocalHost(),
         store=FilesystemAuditStore(paths.audit_dir),
         evidence=evidence,
