@@ -12,9 +12,11 @@ from typing import Protocol
 from agent.unit_states import ListenerLog
 
 # What the real listener prints (docs/github.md "The runner"): `_term.WriteError` on each
-# refused session create, and "Listening for Jobs" once it holds a session.
+# refused session create; "Listening for Jobs" once its first session exists, and "Runner
+# reconnected." when a session create (or a poll) succeeds after errors.
 SESSION_CONFLICT = "A session for this runner already exists."
 LISTENING = "Listening for Jobs"
+HOLDS_SESSION = (LISTENING, "Runner reconnected.")
 JOURNAL_GROUPS = ("systemd-journal", "adm")  # journalctl(1): who may read the system journal
 JOURNAL_LINES = 2000  # the newest lines since the activation: a conflict repeats every 30 s
 OUTPUT_LIMIT = 1 << 20
@@ -31,7 +33,7 @@ def parse_listener_log(text: str) -> ListenerLog:
     for line in text.splitlines():
         if SESSION_CONFLICT in line:
             conflicts, listening = conflicts + 1, False
-        elif LISTENING in line:
+        elif any(mark in line for mark in HOLDS_SESSION):
             listening = True
     return ListenerLog(session_conflicts=conflicts, listening=listening)
 

@@ -35,6 +35,9 @@ def test_the_listeners_lines_are_read_as_the_runner_prints_them() -> None:
     assert parse_listener_log(RECOVERED) == ListenerLog(session_conflicts=3, listening=True)
     # a conflict after it listened (its session was taken and re-created elsewhere)
     assert parse_listener_log(HEALTHY + CONFLICTED) == ListenerLog(session_conflicts=3)
+    # a session that expired while it listened, re-created after conflicts (no new "Listening")
+    again = f"{HEALTHY}{CONFLICTED}2026-12-02 09:03:00Z: Runner reconnected.\n"
+    assert parse_listener_log(again) == ListenerLog(session_conflicts=3, listening=True)
     assert parse_listener_log("") == ListenerLog()
 
 
