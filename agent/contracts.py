@@ -9,13 +9,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agent.blockers import BlockerCode, blocker_key
-from agent.unit_states import ProcessFacts, UnitState
+from agent.unit_states import ListenerLog, ProcessFacts, UnitState
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 from helper.contract.models import StrictModel
 
 __all__ = [  # defined elsewhere, part of the records all the same
     "HostPolicy",
     "LanesFile",
+    "ListenerLog",
     "ProcessFacts",
     "RunnerLaneMaintainerDesiredState",
     "UnitState",

@@ -13,6 +13,7 @@ from dbus_fast.errors import DBusError
 from agent.classify import UNIT_UNKNOWN
 from agent.contracts import ProcessFacts, UnitState
 from agent.logs import get_logger
+from agent.observe_journal import JournalReader
 from agent.observe_local import service_user_uid
 from agent.unit_states import ActiveState, LoadState, UnitFileState
 from helper.contract.dropin import lane_dropin_path, read_dropin_marks
@@ -118,6 +119,7 @@ async def observe_unit(
     unit_dir: str = "/etc/systemd/system",
     proc_root: str = "/proc",
     service_uid: int | None = None,
+    journal: JournalReader | None = None,
 ) -> UnitState:
     props = await reader.unit_properties(desired.systemd_unit_name)
     path = lane_dropin_path(desired, unit_dir)
@@ -148,6 +150,9 @@ async def observe_unit(
         active_enter_monotonic=props.active_enter_monotonic,
         main_process=process_facts(pid, proc_root) if pid else None,
         outsiders=outsiders(service_uid, proc_root) if service_uid is not None else (),
+        listener_log=journal.listener_log(desired.systemd_unit_name, props.active_enter_monotonic)
+        if journal is not None and props.active_state == "active" and props.active_enter_monotonic
+        else None,
     )
 
 
@@ -156,10 +161,12 @@ class DbusUnitObserver:
 
     def __init__(
         self,
+        journal: JournalReader,
         bus_address: str | None = None,
         unit_dir: str = "/etc/systemd/system",
         proc_root: str = "/proc",
     ) -> None:
+        self.journal = journal
         self.bus_address = bus_address
         self.unit_dir = unit_dir
         self.proc_root = proc_root
@@ -175,6 +182,7 @@ class DbusUnitObserver:
                     unit_dir=self.unit_dir,
                     proc_root=self.proc_root,
                     service_uid=service_user_uid(lane.service_user),
+                    journal=self.journal,
                 )
                 for lane in lanes
             }

@@ -142,7 +142,8 @@ class Verifier:
     ) -> GateResult | None:
         """Whether a stored proof still holds on a fresh observation: the first gate that
         fails now, or None. A stored `completed` is never answered without this."""
-        gates = self._gates(desired, now, {"observed_by": "replay check"})
+        # `now` as its own earlier sample: no window, but the listener's journal is checked
+        gates = self._gates(desired, now, {"observed_by": "replay check"}, now)
         return next((g for g in gates if not g.passed), None)
 
     def _gates(

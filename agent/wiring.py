@@ -27,6 +27,7 @@ from agent.host import LocalHost
 from agent.logs import get_logger
 from agent.metrics import PassFacts, pass_registry, write_metrics
 from agent.observe import Observer
+from agent.observe_journal import JournalctlReader
 from agent.observe_unit import DbusUnitObserver
 from agent.orphans import Orphan, find_orphans, removal_lanes
 from agent.ports import (
@@ -134,7 +135,9 @@ def build_agent(
         declared,
         github=github,
         helper=SocketHelper(paths.helper_socket),
-        units=units if units is not None else DbusUnitObserver(unit_dir=paths.unit_dir),
+        units=units
+        if units is not None
+        else DbusUnitObserver(JournalctlReader(), unit_dir=paths.unit_dir),
         host=LocalHost(),
         store=FilesystemAuditStore(paths.audit_dir),
         evidence=evidence,

@@ -34,7 +34,7 @@ from agent.observe_local import observe_directory
 from agent.ports import SILENT, DockerVersions, Progress
 from agent.reconcile import Reconciler
 from agent.schedule import Schedule
-from agent.unit_states import ActiveState, LoadState, UnitFileState
+from agent.unit_states import ActiveState, ListenerLog, LoadState, UnitFileState
 from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name, render_dropin
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
@@ -282,6 +282,7 @@ class FakeUnits:
                 main_pid=4242 if w.unit_active and present else 0,
                 main_pid_uid=w.main_pid_uid if w.unit_active and present else None,
                 main_pid_in_unit_cgroup=w.unit_active and present,
+                listener_log=ListenerLog(listening=True) if running else None,
                 dropin_present=present,
                 dropin_lane_mark=marks.lane if marks else None,
                 dropin_hash=marks.hash if marks else None,
