@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from dbus_fast.errors import DBusError
@@ -17,6 +18,7 @@ from agent.observe_local import service_user_uid
 from agent.unit_states import ActiveState, LoadState, UnitFileState
 from helper.contract.dropin import lane_dropin_path, read_dropin_marks
 from helper.contract.errors import SystemdFailed
+from helper.contract.identifiers import UNIT_PREFIX
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.systemd import DbusSystemd, UnitProps
 
@@ -26,7 +28,7 @@ log = get_logger(__name__)
 
 
 class UnitReader(Protocol):
-    async def unit_properties(self, unit: str) -> UnitProps: ...
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps: ...
 
 
 def _read_nofollow(path: str, limit: int = DROPIN_LIMIT) -> str | None:
@@ -119,8 +121,24 @@ async def observe_unit(
     proc_root: str = "/proc",
     service_uid: int | None = None,
 ) -> UnitState:
-    props = await reader.unit_properties(desired.systemd_unit_name)
+    """One lane's unit, asked of systemd alone (systemd loads the instance only when the
+    lane's drop-in exists: see `DbusSystemd.unit_properties`)."""
     path = lane_dropin_path(desired, unit_dir)
+    load = os.path.lexists(path)
+    props = await reader.unit_properties(desired.systemd_unit_name, load=load)
+    return unit_state(props, desired, path, proc_root=proc_root, service_uid=service_uid)
+
+
+def unit_state(
+    props: UnitProps,
+    desired: RunnerLaneMaintainerDesiredState,
+    path: str,
+    *,
+    proc_root: str = "/proc",
+    service_uid: int | None = None,
+    outsiders_of: Callable[[int], tuple[ProcessFacts, ...]] | None = None,
+) -> UnitState:
+    """The UnitState of systemd's answer, the drop-in at `path` and /proc."""
     text = _read_nofollow(path)  # a linked drop-in is present but never ours
     marks = read_dropin_marks(text) if text is not None else None
     pid = props.main_pid
@@ -147,8 +165,40 @@ async def observe_unit(
         exec_start=props.exec_start,
         active_enter_monotonic=props.active_enter_monotonic,
         main_process=process_facts(pid, proc_root) if pid else None,
-        outsiders=outsiders(service_uid, proc_root) if service_uid is not None else (),
+        outsiders=()
+        if service_uid is None
+        else (outsiders_of or (lambda uid: outsiders(uid, proc_root)))(service_uid),
     )
+
+
+async def observe_units(
+    systemd: DbusSystemd,
+    lanes: Sequence[RunnerLaneMaintainerDesiredState],
+    *,
+    unit_dir: str = "/etc/systemd/system",
+    proc_root: str = "/proc",
+) -> dict[str, UnitState]:
+    """Every lane's unit: one ListUnitsByPatterns for the lane instances systemd holds, then
+    one property read per lane whose unit is held or has its drop-in, and a file-state read
+    (no load) for the rest. The same UnitState as `observe_unit` gives lane by lane."""
+    loaded = await systemd.loaded_units(f"{UNIT_PREFIX}*.service")
+    outsiders_of = functools.cache(lambda uid: outsiders(uid, proc_root))
+    out = {}
+    for lane in lanes:
+        unit, path = lane.systemd_unit_name, lane_dropin_path(lane, unit_dir)
+        if unit in loaded or os.path.lexists(path):
+            props = await systemd.unit_properties(unit)
+        else:
+            props = await systemd.unloaded_unit_properties(unit)
+        out[lane.lane_name] = unit_state(
+            props,
+            lane,
+            path,
+            proc_root=proc_root,
+            service_uid=service_user_uid(lane.service_user),
+            outsiders_of=outsiders_of,
+        )
+    return out
 
 
 class DbusUnitObserver:
@@ -168,16 +218,9 @@ class DbusUnitObserver:
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
     ) -> dict[str, UnitState]:
         async with DbusSystemd.connect(self.bus_address) as systemd:
-            return {
-                lane.lane_name: await observe_unit(
-                    systemd,
-                    lane,
-                    unit_dir=self.unit_dir,
-                    proc_root=self.proc_root,
-                    service_uid=service_user_uid(lane.service_user),
-                )
-                for lane in lanes
-            }
+            return await observe_units(
+                systemd, lanes, unit_dir=self.unit_dir, proc_root=self.proc_root
+            )
 
     def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
         """Every lane's unit; if systemd cannot be reached or describes a unit in states it does

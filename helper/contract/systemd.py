@@ -25,6 +25,10 @@ UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
+# What GetUnitFileState says of an instance that no file names and no link enables: loading
+# it would only show the template's defaults, so it is not loaded (see `unit_properties`).
+NOT_INSTALLED = frozenset({"disabled", "static"})
 JOB_REMOVED_MATCH = (
     "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
     "interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"
@@ -91,6 +95,40 @@ class UnitFileChange:
         return {"kind": self.kind, "path": self.path, "source": self.source}
 
 
+def unit_object_path(unit: str) -> str:
+    """systemd's object path for a unit name (sd_bus_path_encode: every byte that is not
+    [A-Za-z0-9] becomes `_xx`); reading properties there loads the unit as LoadUnit would."""
+    label = "".join(
+        chr(b) if chr(b).isascii() and chr(b).isalnum() else f"_{b:02x}" for b in unit.encode()
+    )
+    return UNIT_PATH_PREFIX + (label or "_")
+
+
+def props_from(unit: str, props: dict[str, Any]) -> UnitProps:
+    """UnitProps from a GetAll answer (the Service fields only for a loaded service)."""
+    service = props if unit.endswith(".service") and props.get("LoadState") == "loaded" else {}
+    return UnitProps(
+        unit=unit,
+        load_state=str(props.get("LoadState", "")),
+        active_state=str(props.get("ActiveState", "")),
+        sub_state=str(props.get("SubState", "")),
+        unit_file_state=str(props.get("UnitFileState", "")),
+        main_pid=int(service.get("MainPID", 0)),
+        n_restarts=int(service.get("NRestarts", 0)),
+        control_group=str(service.get("ControlGroup", "")),
+        fragment_path=str(props.get("FragmentPath", "")),
+        drop_in_paths=tuple(str(p) for p in props.get("DropInPaths", ())),
+        need_daemon_reload=bool(props.get("NeedDaemonReload", False)),
+        active_enter_monotonic=int(props.get("ActiveEnterTimestampMonotonic", 0)),
+        user=str(service.get("User", "")),
+        group=str(service.get("Group", "")),
+        working_directory=str(service.get("WorkingDirectory", "")),
+        exec_start=tuple(
+            tuple(str(arg) for arg in entry[1]) for entry in service.get("ExecStart", ())
+        ),
+    )
+
+
 class SystemdPort(Protocol):
     """The narrow interface the verbs use; `DbusSystemd` is real, `FakeSystemd` in-memory."""
 
@@ -106,7 +144,7 @@ class SystemdPort(Protocol):
 
     async def stop_unit(self, unit: str, timeout: float) -> str: ...
 
-    async def unit_properties(self, unit: str) -> UnitProps: ...
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps: ...
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome: ...
 
@@ -237,32 +275,39 @@ class DbusSystemd:
         reply = await self._call("GetAll", "s", [interface], path=path, interface=PROPERTIES)
         return {k: v.value for k, v in reply.body[0].items()}
 
-    async def unit_properties(self, unit: str) -> UnitProps:
-        path = (await self._call("LoadUnit", "s", [unit])).body[0]
-        props = await self._get_all(path, UNIT)
-        service: dict[str, Any] = {}
-        if unit.endswith(".service") and props.get("LoadState") == "loaded":
-            service = await self._get_all(path, SERVICE)
-        return UnitProps(
-            unit=unit,
-            load_state=str(props.get("LoadState", "")),
-            active_state=str(props.get("ActiveState", "")),
-            sub_state=str(props.get("SubState", "")),
-            unit_file_state=str(props.get("UnitFileState", "")),
-            main_pid=int(service.get("MainPID", 0)),
-            n_restarts=int(service.get("NRestarts", 0)),
-            control_group=str(service.get("ControlGroup", "")),
-            fragment_path=str(props.get("FragmentPath", "")),
-            drop_in_paths=tuple(str(p) for p in props.get("DropInPaths", ())),
-            need_daemon_reload=bool(props.get("NeedDaemonReload", False)),
-            active_enter_monotonic=int(props.get("ActiveEnterTimestampMonotonic", 0)),
-            user=str(service.get("User", "")),
-            group=str(service.get("Group", "")),
-            working_directory=str(service.get("WorkingDirectory", "")),
-            exec_start=tuple(
-                tuple(str(arg) for arg in entry[1]) for entry in service.get("ExecStart", ())
-            ),
-        )
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps:
+        """systemd's view of the unit now, never from a cache. One call (GetAll over every
+        interface at the unit's path; systemd loads the unit if it must). With load=False a
+        unit systemd does not hold in memory is not loaded when its file state says no file
+        or link makes it more than a template instance: it is then reported `not-found`,
+        inactive, with that file state (loading would show only the template's defaults)."""
+        if load:
+            return props_from(unit, await self._get_all(unit_object_path(unit), ""))
+        try:
+            path = (await self._call("GetUnit", "s", [unit])).body[0]
+        except SystemdFailed as exc:
+            if NO_SUCH_UNIT not in str(exc):
+                raise
+            return await self.unloaded_unit_properties(unit)
+        return props_from(unit, await self._get_all(path, ""))
+
+    async def unloaded_unit_properties(self, unit: str) -> UnitProps:
+        """A unit that is not in systemd's memory: its file state, without loading it; loaded
+        and read in full when that state is anything but not-installed (masked, enabled,
+        linked, no template at all...), so those answers are exactly what a load says."""
+        try:
+            state = str((await self._call("GetUnitFileState", "s", [unit])).body[0])
+        except SystemdFailed:
+            state = ""
+        if state not in NOT_INSTALLED:
+            return await self.unit_properties(unit)
+        return UnitProps(unit=unit, unit_file_state=state)
+
+    async def loaded_units(self, pattern: str) -> dict[str, str]:
+        """Every unit matching `pattern` that systemd holds in memory, name -> object path, in
+        one call (ListUnitsByPatterns loads nothing)."""
+        reply = await self._call("ListUnitsByPatterns", "asas", [[], [pattern]])
+        return {str(entry[0]): str(entry[6]) for entry in reply.body[0]}
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome:
         props = [[name, Variant(sig, value)] for name, sig, value in transient_properties(spec)]
