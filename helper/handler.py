@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from helper.access import Peer, check_connect
+from helper.access import READ, Peer, check_connect
 from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
@@ -29,7 +29,7 @@ from helper.contract.protocol import Request, Response, decode_request, error_bo
 from helper.contract.redact import REDACTOR, Redactor
 from helper.contract.systemd import DbusSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
-from helper.policy_file import UntrustedPolicy, load_trusted_lanes
+from helper.policy_file import TrustedLanes, UntrustedPolicy
 from helper.resolve import resolve_lane
 from helper.verbs import REGISTRY, authorize
 from helper.verbs.base import VerbContext
@@ -43,6 +43,14 @@ def log_event(event: str, redactor: Redactor | None = None, **fields: Any) -> No
     entry = redact_entry({"event": event, **fields}, redactor or REDACTOR)
     line = json.dumps(entry, sort_keys=True, default=str)
     print(line, file=sys.stderr, flush=True)
+
+
+def _read_only(verb: str | None) -> bool:
+    """A request for a read-only verb: its audit line is written but not fsynced one by one
+    (docs/helper.md, "Audit log"); every other line, refusals of unparsed requests included,
+    is fsynced before the answer."""
+    spec = REGISTRY.get(verb) if verb is not None else None
+    return spec is not None and spec.access is READ
 
 
 def _config_refusal(exc: ConfigError) -> LaneRefused:
@@ -69,12 +77,13 @@ class Handler:
         self.users = users or PwdUsers()
         self.host_name = host_name
         self.audit = AuditLog(config.audit_log)
+        self.lanes = TrustedLanes(config.lanes_file)  # every check per call, parse per change
         self._lock: asyncio.Lock | None = None
 
     def agent_uid(self) -> int | None:
         """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""
         try:
-            policy = load_trusted_lanes(self.config.lanes_file).policy
+            policy = self.lanes.load().policy
         except ConfigError:
             return None
         ids = self.users.lookup(policy.agent_user)
@@ -124,7 +133,7 @@ class Handler:
             message=response.error.message[:500] if response.error else None,
             changed=response.result.get("changed"),
         )
-        audit.write(entry, redactor)
+        audit.write(entry, redactor, durable=not _read_only(entry["verb"]))
         log_event("request", redactor, **entry)
         return redact_response(response, redactor)
 
@@ -151,7 +160,7 @@ class Handler:
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
         authorize(peer.uid, request.verb, agent_uid)
         try:
-            declared = load_trusted_lanes(self.config.lanes_file)
+            declared = self.lanes.load()
         except ConfigError as exc:
             raise _config_refusal(exc) from None
         lane = resolve_lane(declared, request.lane, self.host_name())
