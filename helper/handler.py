@@ -27,7 +27,7 @@ from helper.contract.errors import ConfigError, HelperError, InternalError, Lane
 from helper.contract.identifiers import Finding
 from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
 from helper.contract.redact import REDACTOR, Redactor
-from helper.contract.systemd import DbusSystemd, SystemdPort
+from helper.contract.systemd import SharedSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
 from helper.policy_file import TrustedLanes, UntrustedPolicy
 from helper.resolve import resolve_lane
@@ -71,14 +71,20 @@ class Handler:
         host_name: Callable[[], str] = socket.gethostname,
     ) -> None:
         self.config = config
-        self.systemd: SystemdConnector = systemd or (
-            lambda: DbusSystemd.connect(config.bus_address)
-        )
+        self._shared: SharedSystemd | None = None
+        if systemd is None:  # one bus connection for the process; every read a new call
+            self._shared = systemd = SharedSystemd(config.bus_address)
+        self.systemd: SystemdConnector = systemd
         self.users = users or PwdUsers()
         self.host_name = host_name
         self.audit = AuditLog(config.audit_log)
         self.lanes = TrustedLanes(config.lanes_file)  # every check per call, parse per change
         self._lock: asyncio.Lock | None = None
+
+    def close(self) -> None:
+        """Drop the shared system-bus connection (the helper is exiting)."""
+        if self._shared is not None:
+            self._shared.close()
 
     def agent_uid(self) -> int | None:
         """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""

@@ -109,6 +109,7 @@ class Server:
             accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await accepting
+            self.handler.close()
         self.notify(f"STOPPING=1\nSTATUS=idle, exiting after {self.served} requests")
 
     async def _accept(self, admission: Admission) -> None:

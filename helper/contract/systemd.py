@@ -29,6 +29,8 @@ UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 # What GetUnitFileState says of an instance that no file names and no link enables: loading
 # it would only show the template's defaults, so it is not loaded (see `unit_properties`).
 NOT_INSTALLED = frozenset({"disabled", "static"})
+FINISHED_KEPT = 1024
+"""JobRemoved results kept for a job whose reply has not been read yet (the oldest go)."""
 JOB_REMOVED_MATCH = (
     "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
     "interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"
@@ -162,6 +164,13 @@ class DbusSystemd:
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._subscribed = False
 
+    @property
+    def connected(self) -> bool:
+        return bool(self._bus.connected)
+
+    def disconnect(self) -> None:
+        self._bus.disconnect()
+
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(cls, bus_address: str | None = None) -> AsyncIterator[DbusSystemd]:
@@ -201,6 +210,8 @@ class DbusSystemd:
         ):
             _, job, _, result = msg.body
             self._finished[job] = result
+            while len(self._finished) > FINISHED_KEPT:  # every job on the host is announced
+                del self._finished[next(iter(self._finished))]
             waiter = self._waiting.pop(job, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(result)
@@ -331,3 +342,34 @@ class DbusSystemd:
         with contextlib.suppress(SystemdFailed):
             await self._call("ResetFailedUnit", "s", [spec.name])
         return TransientOutcome(spec.name, job_result, status, result)
+
+
+class SharedSystemd:
+    """The helper's connector: one system-bus connection for the life of the process,
+    opened on first use and again after it drops. It shares the connection, never an answer:
+    every property read is a new call to systemd."""
+
+    def __init__(self, bus_address: str | None = None) -> None:
+        self.bus_address = bus_address
+        self._systemd: DbusSystemd | None = None
+        self.connects = 0
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[DbusSystemd]:
+        systemd = self._systemd
+        if systemd is None or not systemd.connected:
+            self.close()
+            try:
+                bus = await MessageBus(
+                    bus_address=self.bus_address, bus_type=BusType.SYSTEM, negotiate_unix_fd=True
+                ).connect()
+            except Exception as exc:
+                raise SystemdFailed(f"cannot connect to the system bus: {exc}") from None
+            systemd = self._systemd = DbusSystemd(bus)
+            self.connects += 1
+        yield systemd
+
+    def close(self) -> None:
+        if self._systemd is not None:
+            self._systemd.disconnect()
+            self._systemd = None
