@@ -178,16 +178,23 @@ async def observe_units(
     unit_dir: str = "/etc/systemd/system",
     proc_root: str = "/proc",
 ) -> dict[str, UnitState]:
-    """Every lane's unit: one ListUnitsByPatterns for the lane instances systemd holds, then
-    one property read per lane whose unit is held or has its drop-in, and a file-state read
-    (no load) for the rest. The same UnitState as `observe_unit` gives lane by lane."""
+    """Every lane's unit, the same UnitState `observe_unit` gives lane by lane, asking systemd
+    twice for all lanes (the instances it holds; the unit files: instance files such as masks,
+    and the template, `disabled` while no instance is enabled), then once per lane whose unit
+    it holds, has a drop-in or a file of its own. The other lanes' units are neither loaded
+    nor asked about one by one, unless some instance is enabled (the template is then not
+    `disabled`): then each is asked its file state, still without loading it."""
     loaded = await systemd.loaded_units(f"{UNIT_PREFIX}*.service")
+    files = await systemd.unit_file_states(f"{UNIT_PREFIX}*.service")
+    template_disabled = files.get(f"{UNIT_PREFIX}.service") == "disabled"
     outsiders_of = functools.cache(lambda uid: outsiders(uid, proc_root))
     out = {}
     for lane in lanes:
         unit, path = lane.systemd_unit_name, lane_dropin_path(lane, unit_dir)
-        if unit in loaded or os.path.lexists(path):
+        if unit in loaded or unit in files or os.path.lexists(path):
             props = await systemd.unit_properties(unit)
+        elif template_disabled:
+            props = UnitProps(unit=unit, unit_file_state="disabled")
         else:
             props = await systemd.unloaded_unit_properties(unit)
         out[lane.lane_name] = unit_state(

@@ -314,6 +314,13 @@ class DbusSystemd:
             return await self.unit_properties(unit)
         return UnitProps(unit=unit, unit_file_state=state)
 
+    async def unit_file_states(self, pattern: str) -> dict[str, str]:
+        """The unit files matching `pattern` in systemd's search path, name -> state, in one
+        call (ListUnitFilesByPatterns: files named so in a unit directory, e.g. a masked
+        instance or the template, whose state is `disabled` while no instance is enabled)."""
+        reply = await self._call("ListUnitFilesByPatterns", "asas", [[], [pattern]])
+        return {str(path).rsplit("/", 1)[-1]: str(state) for path, state in reply.body[0]}
+
     async def loaded_units(self, pattern: str) -> dict[str, str]:
         """Every unit matching `pattern` that systemd holds in memory, name -> object path, in
         one call (ListUnitsByPatterns loads nothing)."""

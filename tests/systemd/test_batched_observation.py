@@ -22,7 +22,13 @@ from helper.contract.dropin import lane_dropin_path, render_dropin
 from helper.contract.errors import SystemdFailed
 from helper.contract.identifiers import unit_name_for
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
-from helper.contract.systemd import NO_SUCH_UNIT, DbusSystemd, UnitProps, props_from
+from helper.contract.systemd import (
+    NO_SUCH_UNIT,
+    DbusSystemd,
+    SharedSystemd,
+    UnitProps,
+    props_from,
+)
 from tests.planner import factories as f
 from tests.sandbox import Sandbox
 from tests.systemd.waiting import wait_for
@@ -189,3 +195,66 @@ def test_batched_observation_equals_the_per_unit_read_for_every_shape(world: San
             assert replaced[name].load_state == "loaded"
         else:
             assert batched[name] == replaced[name], shape
+
+
+async def observe_recording(box: Sandbox) -> tuple[dict[str, UnitState], list[tuple[str, str]]]:
+    """The batched observation, with every call it made to systemd (member, first argument)."""
+    view = host_view(box)
+    calls: list[tuple[str, str]] = []
+    async with DbusSystemd.connect(box.bus_address) as systemd:
+        real = systemd._call
+
+        async def recording(member: str, signature: str = "", body: Any = (), **kw: Any) -> Any:
+            calls.append((member, str(body[0]) if body else kw.get("path", "")))
+            return await real(member, signature, body, **kw)
+
+        systemd._call = recording  # type: ignore[method-assign]
+        batched = await observe_units(
+            systemd,
+            [lane(s) for s in SHAPES],
+            unit_dir=view["unit_dir"],
+            proc_root=view["proc_root"],
+        )
+    return batched, calls
+
+
+def test_with_no_instance_enabled_an_absent_lane_costs_no_call_of_its_own(world: Sandbox) -> None:
+    """The template's file state (`disabled`: no instance enabled anywhere) answers for every
+    lane with no drop-in, no file and no unit in memory: nothing is asked about it alone."""
+    world.sh('rm -f "$1"/multi-user.target.wants/"$2"', UNIT_DIR, unit("enabled-unloaded"))
+    world.systemctl("daemon-reload")
+    batched, calls = asyncio.run(observe_recording(world))
+    absent = unit("absent")
+    assert [c for c in calls if absent in c[1] or "lp_2dbatch_2dabsent" in c[1]] == []
+    assert [c[0] for c in calls[:2]] == ["ListUnitsByPatterns", "ListUnitFilesByPatterns"]
+    per_unit = asyncio.run(observe_three_ways(world))[1]
+    for shape in SHAPES:
+        assert batched[lane(shape).lane_name] == per_unit[lane(shape).lane_name], shape
+
+
+async def shared_reads(box: Sandbox) -> list[tuple[str, int]]:
+    shared = SharedSystemd(box.bus_address)
+    seen = []
+    for step in ("before", "stopped", "dropped", "started"):
+        if step == "stopped":
+            box.systemctl("stop", unit("active"))
+        if step == "dropped":
+            shared._systemd.disconnect()  # type: ignore[union-attr]
+        if step == "started":
+            box.systemctl("start", unit("active"))
+        async with shared() as systemd:
+            props = await systemd.unit_properties(unit("active"))
+        seen.append((props.active_state, shared.connects))
+    shared.close()
+    return seen
+
+
+def test_the_helpers_shared_connection_answers_what_systemd_says_now(world: Sandbox) -> None:
+    """One connection for the helper's life, never a cached answer: a stop between two reads
+    is seen by the second; a dropped connection is opened again."""
+    assert asyncio.run(shared_reads(world)) == [
+        ("active", 1),
+        ("inactive", 1),
+        ("inactive", 2),
+        ("active", 2),
+    ]
