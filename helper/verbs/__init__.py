@@ -34,11 +34,17 @@ class _Registry(Mapping[str, VerbSpec]):
     """The verbs by wire name, each module imported on first use; its SPEC must carry the
     name it is registered under."""
 
+    def __init__(self) -> None:
+        self._loaded: dict[str, VerbSpec] = {}
+
     def __getitem__(self, verb: str) -> VerbSpec:
+        if verb in self._loaded:
+            return self._loaded[verb]
         module = MODULES[verb]
         spec = importlib.import_module(f"helper.verbs.{module}").SPEC
         if not isinstance(spec, VerbSpec) or spec.name != verb:
             raise TypeError(f"helper.verbs.{module}.SPEC is not the spec of {verb!r}")
+        self._loaded[verb] = spec
         return spec
 
     def __iter__(self) -> Iterator[str]:
