@@ -23,6 +23,7 @@ from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.systemd import DbusSystemd, UnitProps
 
 DROPIN_LIMIT = 64 * 1024
+IN_FLIGHT = 16  # unit reads in flight at once on the pass's one bus connection
 
 log = get_logger(__name__)
 
@@ -187,25 +188,39 @@ async def observe_units(
     loaded = await systemd.loaded_units(f"{UNIT_PREFIX}*.service")
     files = await systemd.unit_file_states(f"{UNIT_PREFIX}*.service")
     template_disabled = files.get(f"{UNIT_PREFIX}.service") == "disabled"
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+
+    async def read(lane: RunnerLaneMaintainerDesiredState) -> UnitProps:
+        unit = lane.systemd_unit_name
+        async with in_flight:
+            if unit in loaded or unit in files or os.path.lexists(lane_dropin_path(lane, unit_dir)):
+                return await systemd.unit_properties(unit)
+            if template_disabled:
+                return UnitProps(unit=unit, unit_file_state="disabled")
+            return await systemd.unloaded_unit_properties(unit)
+
+    # the reads overlap (systemd answers one at a time; its answers and our parsing overlap);
+    # the first failure fails the observation, and the reads still in flight are cancelled
+    tasks = [asyncio.ensure_future(read(lane)) for lane in lanes]
+    try:
+        answers = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     outsiders_of = functools.cache(lambda uid: outsiders(uid, proc_root))
-    out = {}
-    for lane in lanes:
-        unit, path = lane.systemd_unit_name, lane_dropin_path(lane, unit_dir)
-        if unit in loaded or unit in files or os.path.lexists(path):
-            props = await systemd.unit_properties(unit)
-        elif template_disabled:
-            props = UnitProps(unit=unit, unit_file_state="disabled")
-        else:
-            props = await systemd.unloaded_unit_properties(unit)
-        out[lane.lane_name] = unit_state(
+    return {
+        lane.lane_name: unit_state(
             props,
             lane,
-            path,
+            lane_dropin_path(lane, unit_dir),
             proc_root=proc_root,
             service_uid=service_user_uid(lane.service_user),
             outsiders_of=outsiders_of,
         )
-    return out
+        for lane, props in zip(lanes, answers, strict=True)
+    }
 
 
 class DbusUnitObserver:
