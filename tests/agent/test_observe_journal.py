@@ -143,7 +143,7 @@ class Reader:
     def __init__(self, props: UnitProps) -> None:
         self.props = props
 
-    async def unit_properties(self, unit: str) -> UnitProps:
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps:
         return self.props
 
 
