@@ -16,7 +16,7 @@ from agent.contracts import ProcessFacts, UnitState
 from agent.logs import get_logger
 from agent.observe_journal import JournalReader
 from agent.observe_local import service_user_uid
-from agent.unit_states import ActiveState, LoadState, UnitFileState
+from agent.unit_states import ActiveState, ListenerLog, LoadState, UnitFileState
 from helper.contract.dropin import lane_dropin_path, read_dropin_marks
 from helper.contract.errors import SystemdFailed
 from helper.contract.identifiers import UNIT_PREFIX
@@ -129,9 +129,27 @@ async def observe_unit(
     path = lane_dropin_path(desired, unit_dir)
     load = os.path.lexists(path)
     props = await reader.unit_properties(desired.systemd_unit_name, load=load)
+    logs = listener_logs(journal, [props])
     return unit_state(
-        props, desired, path, proc_root=proc_root, service_uid=service_uid, journal=journal
+        props,
+        desired,
+        path,
+        proc_root=proc_root,
+        service_uid=service_uid,
+        listener_log=logs.get(props.unit),
     )
+
+
+def listener_logs(
+    journal: JournalReader | None, answers: Sequence[UnitProps]
+) -> dict[str, ListenerLog]:
+    """The listener logs of the active units among `answers`, in one journal read."""
+    active = {
+        props.unit: props.active_enter_monotonic
+        for props in answers
+        if props.active_state == "active" and props.active_enter_monotonic
+    }
+    return journal.listener_logs(active) if journal is not None and active else {}
 
 
 def unit_state(
@@ -142,7 +160,7 @@ def unit_state(
     proc_root: str = "/proc",
     service_uid: int | None = None,
     outsiders_of: Callable[[int], tuple[ProcessFacts, ...]] | None = None,
-    journal: JournalReader | None = None,
+    listener_log: ListenerLog | None = None,
 ) -> UnitState:
     """The UnitState of systemd's answer, the drop-in at `path`, /proc and (for an active
     unit) its listener's journal since it became active."""
@@ -175,9 +193,7 @@ def unit_state(
         outsiders=()
         if service_uid is None
         else (outsiders_of or (lambda uid: outsiders(uid, proc_root)))(service_uid),
-        listener_log=journal.listener_log(desired.systemd_unit_name, props.active_enter_monotonic)
-        if journal is not None and props.active_state == "active" and props.active_enter_monotonic
-        else None,
+        listener_log=listener_log,
     )
 
 
@@ -220,6 +236,7 @@ async def observe_units(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     outsiders_of = functools.cache(lambda uid: outsiders(uid, proc_root))
+    logs = listener_logs(journal, answers)
     return {
         lane.lane_name: unit_state(
             props,
@@ -228,7 +245,7 @@ async def observe_units(
             proc_root=proc_root,
             service_uid=service_user_uid(lane.service_user),
             outsiders_of=outsiders_of,
-            journal=journal,
+            listener_log=logs.get(lane.systemd_unit_name),
         )
         for lane, props in zip(lanes, answers, strict=True)
     }

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +108,49 @@ def fake_journalctl(tmp_path: Path, body: str) -> str:
     return str(path)
 
 
+def as_json_lines(unit: str, text: str, at_usec: int) -> str:
+    return "".join(
+        json.dumps({"_SYSTEMD_UNIT": unit, "MESSAGE": line, "__REALTIME_TIMESTAMP": str(at_usec)})
+        + "\n"
+        for line in text.splitlines()
+    )
+
+
 def test_journalctl_is_asked_for_the_unit_since_its_activation(tmp_path: Path) -> None:
-    (tmp_path / "out").write_text(CONFLICTED)
+    unit = "launchplane-runner@a.service"
+    (tmp_path / "out").write_text(as_json_lines(unit, CONFLICTED, int(time.time() * 1e6)))
     reader = JournalctlReader(fake_journalctl(tmp_path, f"cat {tmp_path}/out"), lambda: True)
-    assert reader.listener_log("launchplane-runner@a.service", 5) == ListenerLog(
+    assert reader.listener_log(unit, int(time.monotonic() * 1e6) - 5_000_000) == ListenerLog(
         session_conflicts=3
     )
     argv = (tmp_path / "argv").read_text().split("\n")
-    assert argv[argv.index("-u") + 1] == "launchplane-runner@a.service"
+    assert argv[argv.index("-u") + 1] == unit
     assert argv[argv.index("--since") + 1].startswith("@")
-    assert "-n" in argv  # bounded: the newest lines only
+
+
+def test_one_journal_read_serves_every_unit_each_from_its_own_activation(tmp_path: Path) -> None:
+    """One journalctl for the whole pass; a line counts only for its own unit, and only when
+    newer than that unit's activation (an old conflict of an earlier activation does not)."""
+    now = int(time.time() * 1e6)
+    a, b, c = (f"launchplane-runner@{x}.service" for x in "abc")
+    out = (
+        as_json_lines(a, CONFLICTED, now - 60_000_000)  # before a's activation: not counted
+        + as_json_lines(a, HEALTHY, now - 1_000_000)
+        + as_json_lines(b, CONFLICTED, now - 1_000_000)
+        + as_json_lines("other.service", CONFLICTED, now)
+    )
+    (tmp_path / "out").write_text(out)
+    reader = JournalctlReader(fake_journalctl(tmp_path, f"cat {tmp_path}/out"), lambda: True)
+    mono = int(time.monotonic() * 1e6)
+    logs = reader.listener_logs({a: mono - 10_000_000, b: mono - 10_000_000, c: mono - 10_000_000})
+    assert logs == {
+        a: ListenerLog(listening=True),
+        b: ListenerLog(session_conflicts=3),
+        c: ListenerLog(),  # nothing since activation: the gate calls that unproven
+    }
+    argv = (tmp_path / "argv").read_text().split("\n")
+    assert [argv[i + 1] for i, arg in enumerate(argv) if arg == "-u"] == [a, b, c]
+    assert argv.count("--since") == 1
 
 
 @pytest.mark.parametrize(
@@ -151,9 +187,9 @@ class Journal:
     def __init__(self) -> None:
         self.asked: list[tuple[str, int]] = []
 
-    def listener_log(self, unit: str, active_enter_monotonic: int) -> ListenerLog:
-        self.asked.append((unit, active_enter_monotonic))
-        return parse_listener_log(CONFLICTED)
+    def listener_logs(self, units: Mapping[str, int]) -> dict[str, ListenerLog]:
+        self.asked.extend(units.items())
+        return dict.fromkeys(units, parse_listener_log(CONFLICTED))
 
 
 def test_the_unit_observer_reads_the_journal_of_an_active_unit_only(tmp_path: Path) -> None:
