@@ -245,6 +245,11 @@ def convergence_section(conv: dict[str, Any] | None, results: Results) -> list[s
         f"| **apply → completed** | agent process wall | **{s_(total)}** | "
         f"{s_(conv['wall']['min'])} … {s_(conv['wall']['max'])} | |"
     )
+    for name, s in conv.get("split", {}).items():
+        out.append(
+            f"| *{name}* | (emulator's log: session created, verify's read) | {s_(s['median'])} "
+            f"| {s_(s['min'])} … {s_(s['max'])} | {100 * s['median'] / total:.0f} % |"
+        )
     out.append("")
     out.append(
         f"{conv['completed']} of {conv['attempted']} runs completed; load average (1 min) "
