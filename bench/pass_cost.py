@@ -181,6 +181,7 @@ def measure_scale(
         credentials.mkdir(mode=0o700)
         token = "ghp_bench" + os.urandom(16).hex()
         (credentials / "github-token").write_text(token + "\n", encoding="utf-8")
+        (credentials / "github-token").chmod(0o600)  # the agent refuses a token others can read
         with GitHubEmulator(validate=False) as gh:
             gh.state.add_pat(token)
             for i, name in enumerate(lane_names(lanes)):
