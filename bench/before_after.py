@@ -26,6 +26,11 @@ def _median(part: Any, *keys: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def fine(x: float | None) -> str:
+    """Sub-millisecond figures (round trips) in µs; the rest as the document writes them."""
+    return f"{x * 1e6:.0f} µs" if x is not None and x < 0.001 else ms_(x)
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a is not None and b else "—"
 
@@ -78,22 +83,22 @@ def rows(results: Results) -> list[Row]:
             "2.46 s / 2.28 s (600 sequential D-Bus calls)",
             s_(_median(d200, "steady", "wall")) if d200 else "—",
             "≤ 0.5 s",
-            f"one D-Bus round trip to PID 1: {ms_(ping)}",
+            f"one D-Bus round trip to PID 1: {fine(ping)}",
         ),
         (
             "helper `status` warm, lane running",
             "7.3 … 10.3 ms",
             ms_(st(running, "status warm")),
             "≤ 3 ms",
-            f"Unix-socket round trip + one GetUnit: {ms_(floor)}",
+            f"Unix-socket round trip + one GetUnit: {fine(floor)}",
         ),
         (
             "helper `status` warm, unit installed but stopped",
             "16.6 … 22.4 ms",
             ms_(st(stopped, "status warm")),
             "one systemd load + 2 ms",
-            f"one in-process read of the stopped unit (a load): {ms_(stopped_read)}; "
-            f"+ round trip {ms_(_sum(stopped_read, echo))}",
+            f"one in-process read of the stopped unit (a load): {fine(stopped_read)}; "
+            f"+ round trip {fine(_sum(stopped_read, echo))}",
         ),
         (
             "`status` warm / `systemctl show`, running lane (same run)",
@@ -115,14 +120,14 @@ def rows(results: Results) -> list[Row]:
             "276 … 379 ms",
             ms_(st(running, "status cold") or st(stopped, "status cold")),
             "≤ 150 ms",
-            f"`python -I -S -c pass`: {ms_(bare)}; `python -c pass`: {ms_(plain)}",
+            f"`python -I -S -c pass`: {fine(bare)}; `python -c pass`: {fine(plain)}",
         ),
         (
             "one timer pass, 1 lane, whole process (host, fake units)",
             "0.55 s (0.50 s start-up, imports, wiring)",
             s_(_median(h1, "timer_pass", "process_wall")) if h1 else "—",
             "≤ 0.25 s",
-            f"`python -c pass` (container): {ms_(plain)}",
+            f"`python -c pass` (container): {fine(plain)}",
         ),
         (
             "imports of `launchplane-agent reconcile --due` (importtime, self times)",
@@ -180,7 +185,7 @@ def limits_section(results: Results) -> list[str]:
     out = ["| limit | median | min … max | n |", "|---|---|---|---|"]
     for name, s in found["summary"].items():
         out.append(
-            f"| {name} | {ms_(s['median'])} | {ms_(s['min'])} … {ms_(s['max'])} | {s['n']} |"
+            f"| {name} | {fine(s['median'])} | {fine(s['min'])} … {fine(s['max'])} | {s['n']} |"
         )
     return [*out, "", f"Load average (1 min) {_load(found.get('load'))}."]
 

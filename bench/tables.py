@@ -246,8 +246,9 @@ def convergence_section(conv: dict[str, Any] | None, results: Results) -> list[s
         f"{s_(conv['wall']['min'])} … {s_(conv['wall']['max'])} | |"
     )
     for name, s in conv.get("split", {}).items():
+        how = "wall - connecting - window" if name == convergence.OWN else "emulator's log"
         out.append(
-            f"| *{name}* | (emulator's log: session created, verify's read) | {s_(s['median'])} "
+            f"| *{name}* | ({how}) | {s_(s['median'])} "
             f"| {s_(s['min'])} … {s_(s['max'])} | {100 * s['median'] / total:.0f} % |"
         )
     out.append("")

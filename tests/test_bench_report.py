@@ -134,7 +134,7 @@ def test_before_after_puts_this_runs_figures_next_to_the_limits_of_the_same_run(
     running = table["helper `status` warm, lane running"]
     assert running[1] == "7.3 … 10.3 ms"  # before, from the issue
     assert running[2] == "2.0 ms"  # now
-    assert running[4] == "Unix-socket round trip + one GetUnit: 0.2 ms"
+    assert running[4] == "Unix-socket round trip + one GetUnit: 200 µs"
     ratio = table["`status` warm / `systemctl show`, running lane (same run)"]
     assert ratio[2] == "0.12"
     cold = table["helper `status` cold (socket activation)"]
@@ -143,5 +143,5 @@ def test_before_after_puts_this_runs_figures_next_to_the_limits_of_the_same_run(
     assert table["one timer pass, 1 lane, whole process (host, fake units)"][2] == "—"
     text = render(measured_run())
     assert "| pydantic | 50.0 ms | no importtime lines from launchplane-agent |" in text
-    assert "| D-Bus Ping to PID 1 | 0.1 ms | 0.1 ms … 0.2 ms | 3 |" in text
+    assert "| D-Bus Ping to PID 1 | 100 µs | 100 µs … 200 µs | 3 |" in text
     assert "Regenerate (one line" in text
