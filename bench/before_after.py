@@ -219,4 +219,8 @@ def imports_section(results: Results) -> list[str]:
         for c, p in columns
         if ok(p)
     )
-    return [*out, "", f"Medians over the starts ({starts})."]
+    return [
+        *out,
+        "",
+        f"· : not among that start's 12 largest (in *other*). Medians over the starts ({starts}).",
+    ]
