@@ -61,7 +61,8 @@ class Applying:
 
     @property
     def repository(self) -> str:
-        return self.desired.repository
+        """The runner scope: `owner/name` or an organization's login."""
+        return self.desired.scope
 
     @property
     def runners(self) -> tuple[Any, ...]:

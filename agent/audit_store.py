@@ -22,17 +22,22 @@ from helper.contract.redact import REDACTOR
 DEFAULT_AUDIT_DIR = "/var/lib/launchplane-agent/audits"
 RECORD_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,95}")
 QUARANTINE = ".quarantine"  # not a valid lane name: never listed as a lane
+KEYS = ".keys"  # <lane>/.keys/<index name>: the id of the record stored under a key
 
-log = get_logger("launchplane.audit")
+log = get_logger(__name__)
 
 
-def record_id_for(lane_name: str, status: str, idempotency_key: str | None, now: datetime) -> str:
-    """Keyed records get a digest id (one per key and status); unkeyed ones a unique id.
+def record_id_for(status: str, now: datetime) -> str:
+    """Every record its own id (time, status, 64 random bits), never derived from a key, so
+    an id names one body for ever: a lost history cannot make an old id carry a new body.
 
     Ids are lowercase hex and dashes only, so they can never traverse a path."""
-    stamp = now.strftime("%Y%m%dt%H%M%S")
-    if idempotency_key is None:
-        return f"{stamp}-{status}-{secrets.token_hex(8)}"
+    return f"{now:%Y%m%dt%H%M%S}-{status}-{secrets.token_hex(8)}"
+
+
+def key_index_name(lane_name: str, idempotency_key: str, status: str) -> str:
+    """The key -> record index entry of (lane, key, status). Stores written before records
+    had their own ids named the record itself so: such a record is found by this name too."""
     digest = hashlib.sha256(f"{lane_name}\0{idempotency_key}\0{status}".encode()).hexdigest()
     return f"k-{status}-{digest[:40]}"
 
@@ -51,10 +56,11 @@ def idempotency_payload(record: RunnerLaneMaintainerAuditRecord) -> str:
     )
 
 
-def write_new_file(directory: Path, name: str, data: bytes) -> bool:
-    """Atomically create `directory/name` with `data`; False if it already exists.
+def write_new_file(directory: Path, name: str, data: bytes, *, replace: bool = False) -> bool:
+    """Atomically create `directory/name` with `data`; False if it already exists (with
+    `replace`, an existing file is replaced instead).
 
-    temp file (O_EXCL|O_NOFOLLOW) -> write -> fsync -> link (never replaces) -> fsync dir."""
+    temp file (O_EXCL|O_NOFOLLOW) -> write -> fsync -> link or rename -> fsync dir."""
     tmp = directory / f".tmp-{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
     if os.geteuid() == 0:  # run by hand as root: the record still belongs to the store's owner
@@ -66,7 +72,10 @@ def write_new_file(directory: Path, name: str, data: bytes) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            os.link(tmp, directory / name, follow_symlinks=False)
+            if replace:
+                os.replace(tmp, directory / name)
+            else:
+                os.link(tmp, directory / name, follow_symlinks=False)
         except FileExistsError:
             return False
     finally:
@@ -78,6 +87,12 @@ def write_new_file(directory: Path, name: str, data: bytes) -> bool:
     finally:
         os.close(dir_fd)
     return True
+
+
+def _write_error(target: Path, exc: OSError) -> AuditStoreError:
+    """A full or read-only store: say where and why (nothing partial is left behind)."""
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    return AuditStoreError(f"cannot write audit record {target}: {exc.strerror} ({name})")
 
 
 class FilesystemAuditStore:
@@ -104,29 +119,88 @@ class FilesystemAuditStore:
         return lane_dir
 
     def append(self, record: RunnerLaneMaintainerAuditRecord) -> RunnerLaneMaintainerAuditRecord:
-        """Store a new record. A replay of a keyed record returns the stored one when the
-        payload matches and raises AuditConflict when it does not."""
+        """Store a new record under its own id. A keyed record is also indexed by (lane, key,
+        status); when that key already names a record, nothing is written: the stored record
+        is returned if the payload matches, AuditConflict raised if it does not."""
         if not RECORD_ID_RE.fullmatch(record.record_id):
             raise AuditConflict("record id is not a safe file name")
+        key = record.idempotency_key
+        if key is not None and (stored := self.by_key(record.lane_name, key, record.status)):
+            return self._same_request(stored, record)
         body = REDACTOR.redact(record.model_dump_json(indent=2)).encode()
         target = self.root / record.lane_name / f"{record.record_id}.json"
         try:
             lane_dir = self._lane_dir(record.lane_name, create=True)
-            written = write_new_file(lane_dir, target.name, body)
-        except OSError as exc:  # full or read-only store: say where and why, leave nothing
-            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            raise AuditStoreError(
-                f"cannot write audit record {target}: {exc.strerror} ({name})"
-            ) from None
-        if written:
+            if not write_new_file(lane_dir, target.name, body):
+                raise AuditConflict(f"record {record.record_id} exists; ids are never reused")
+        except OSError as exc:
+            raise _write_error(target, exc) from None
+        if key is None or self._index(lane_dir, record, key):
             return record
-        stored = self.get(record.record_id, record.lane_name)
-        if record.idempotency_key is None or idempotency_payload(stored) != idempotency_payload(
-            record
-        ):
+        target.unlink()  # another writer indexed this key first: its record is the answer
+        stored = self.by_key(record.lane_name, key, record.status)
+        if stored is None:
+            raise AuditConflict(f"key {key!r} is indexed but its record cannot be read")
+        return self._same_request(stored, record)
+
+    def _index(self, lane_dir: Path, record: RunnerLaneMaintainerAuditRecord, key: str) -> bool:
+        """Point (lane, key, status) at the record; False when another record holds it. An
+        entry whose record is gone (quarantined) is replaced."""
+        name = key_index_name(record.lane_name, key, record.status)
+        keys = lane_dir / KEYS
+        try:
+            with contextlib.suppress(FileExistsError):
+                keys.mkdir(mode=0o750)
+            if keys.is_symlink():
+                raise AuditConflict(f"key index {keys} is a symlink")
+            data = record.record_id.encode()
+            if write_new_file(keys, name, data):
+                return True
+            if self._indexed_id(record.lane_name, name) is not None:
+                return False
+            return write_new_file(keys, name, data, replace=True)
+        except OSError as exc:
+            (lane_dir / f"{record.record_id}.json").unlink(missing_ok=True)
+            raise _write_error(keys / name, exc) from None
+
+    @staticmethod
+    def _same_request(
+        stored: RunnerLaneMaintainerAuditRecord, record: RunnerLaneMaintainerAuditRecord
+    ) -> RunnerLaneMaintainerAuditRecord:
+        if idempotency_payload(stored) != idempotency_payload(record):
             raise AuditConflict(
-                f"record {record.record_id} exists with a different payload; use a new key"
+                f"key {record.idempotency_key!r} names record {stored.record_id} with a "
+                "different payload; use a new key"
             )
+        return stored
+
+    def _indexed_id(self, lane_name: str, name: str) -> str | None:
+        """The record id an index entry names, if the entry and that record both exist."""
+        path = self._lane_dir(lane_name) / KEYS / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            record_id = fh.read(200).decode("ascii", "replace")
+        if not RECORD_ID_RE.fullmatch(record_id):
+            return None
+        exists = (self._lane_dir(lane_name) / f"{record_id}.json").is_file()
+        return record_id if exists else None
+
+    def by_key(
+        self, lane_name: str, idempotency_key: str, status: str
+    ) -> RunnerLaneMaintainerAuditRecord | None:
+        """The record stored under (lane, key, status) through the index; in a store written
+        before the index existed, the record whose id is the index name."""
+        name = key_index_name(lane_name, idempotency_key, status)
+        record_id = self._indexed_id(lane_name, name) or name
+        try:
+            stored = self.get(record_id, lane_name)
+        except AuditNotFound:
+            return None
+        if (stored.idempotency_key, stored.status) != (idempotency_key, status):
+            return None
         return stored
 
     def _lanes(self) -> list[str]:

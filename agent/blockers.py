@@ -9,6 +9,9 @@ class BlockerCode(StrEnum):
     """A blocker's stable code (records and JSON carry the string)."""
 
     REPOSITORY_NOT_ALLOWED = "repository_not_allowed"
+    ORGANIZATION_NOT_ALLOWED = "organization_not_allowed"
+    RUNNER_GROUP_NOT_ALLOWED = "runner_group_not_allowed"
+    RUNNER_GROUP_MISSING = "runner_group_missing"
     HOST_NOT_APPROVED = "host_not_approved"
     HOST_MISMATCH = "host_mismatch"
     REGISTRATION_ROOT_NOT_ALLOWED = "registration_root_not_allowed"
@@ -57,6 +60,8 @@ ROOT_CAUSE_ORDER: tuple[BlockerCode, ...] = (
     B.DUPLICATE_LANE,
     B.UNIT_NAME_MISMATCH,
     B.REPOSITORY_NOT_ALLOWED,
+    B.ORGANIZATION_NOT_ALLOWED,
+    B.RUNNER_GROUP_NOT_ALLOWED,
     B.HOST_NOT_APPROVED,
     B.HOST_MISMATCH,
     B.REGISTRATION_ROOT_NOT_ALLOWED,
@@ -73,6 +78,7 @@ ROOT_CAUSE_ORDER: tuple[BlockerCode, ...] = (
     B.GITHUB_UNAVAILABLE,
     B.OBSERVATION_INCOMPLETE,
     B.STALE_OBSERVATION,
+    B.RUNNER_GROUP_MISSING,
     B.UNMANAGED_RUNNER,
     B.STALE_STATE,
     B.UNKNOWN_CONFLICT,
@@ -95,6 +101,12 @@ def blocker_key(code: BlockerCode, message: str) -> tuple[int, str, str]:
 # The next step a person takes for each code (tests/planner checks that every code has one).
 NEXT_STEPS: dict[BlockerCode, str] = {
     B.REPOSITORY_NOT_ALLOWED: "add the repository to policy.allowed_repositories in lanes.toml",
+    B.ORGANIZATION_NOT_ALLOWED: "add the organization to policy.allowed_organizations in "
+    "lanes.toml",
+    B.RUNNER_GROUP_NOT_ALLOWED: "add the runner group to policy.allowed_runner_groups in "
+    "lanes.toml",
+    B.RUNNER_GROUP_MISSING: "create the runner group in the organization's settings (Actions > "
+    "Runner groups) or fix runner_group in lanes.toml, then plan again",
     B.HOST_NOT_APPROVED: "add the host to policy.approved_hosts in lanes.toml",
     B.HOST_MISMATCH: "declare the lane on the host it is meant for",
     B.REGISTRATION_ROOT_NOT_ALLOWED: "use a registration_root under an allowed root",

@@ -70,8 +70,8 @@ def _conflicts(
     if rf is not None:
         if rf.agent_name != desired.lane_name:
             reasons.append(f".runner names agent {rf.agent_name!r}")
-        if repository_of_url(rf.git_hub_url) != desired.repository.lower():
-            reasons.append(".runner is registered to another repository")
+        if repository_of_url(rf.git_hub_url) != desired.scope.lower():
+            reasons.append(".runner is registered to another repository or organization")
         runners = observed.github.runners if observed.github else ()
         if len(runners) == 1 and rf.agent_id is None:
             reasons.append(".runner has no agentId: which registration it holds is unproven")

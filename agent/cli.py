@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,21 @@ from agent.contracts import (
     RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
 )
+from agent.doctor import render_checks, run_doctor
+from agent.doctor_probes import host_probes
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
-from agent.render import render_plan, render_record, render_table
+from agent.render import record_json, render_plan, render_record, render_table
 from agent.settings import AgentSettings, load_settings
-from agent.status import status_rows
-from agent.wiring import build_agent, deliver_evidence, pass_lock
+from agent.status import orphan_section, status_rows
+from agent.wiring import (
+    build_agent,
+    declared_for_removal,
+    deliver_evidence,
+    find_orphans_of,
+    pass_lock,
+)
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import load_lanes
@@ -119,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     au.add_argument("record_id", nargs="?")
     au.add_argument("--lane")
+    sub.add_parser("doctor", parents=[common], help="check this host; each finding with a fix")
     rc = sub.add_parser("reconcile", parents=[common], help="one pass over every lane")
     rc.add_argument(
         "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
@@ -160,12 +169,13 @@ def _pass_exit(declared: LanesFile, records: Sequence[RunnerLaneMaintainerAuditR
 def _print_records(
     args: argparse.Namespace,
     records: list[RunnerLaneMaintainerAuditRecord],
+    is_replay: Callable[[RunnerLaneMaintainerAuditRecord], bool],
     declared: LanesFile | None = None,
 ) -> int:
     _out(
         args,
-        "\n\n".join(render_record(r) for r in records),
-        [r.model_dump(mode="json") for r in records],
+        "\n\n".join(render_record(r, replayed=is_replay(r)) for r in records),
+        [record_json(r, replayed=is_replay(r)) for r in records],
     )
     return _exit_for(records) if declared is None else _pass_exit(declared, records)
 
@@ -200,7 +210,7 @@ def cmd_plan(args: argparse.Namespace, paths: AgentSettings) -> int:
         agent.run(agent.declared.lanes_named(name)[0], PlanPolicy())
         for name in _select(agent.declared, args.lane)
     ]
-    return _print_records(args, records)
+    return _print_records(args, records, agent.recorder.is_replay)
 
 
 MUTATION_LOCK_WAIT = 120.0  # a timer pass ends well within this (docs/operations.md)
@@ -215,7 +225,10 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 
 def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
-    agent = build_agent(paths, _lanes(args, paths))
+    declared = _lanes(args, paths)
+    if operation is Operation.REMOVE:  # an orphan this host's marks rebuild may be removed
+        declared = declared_for_removal(paths, declared, args.lane)
+    agent = build_agent(paths, declared)
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
     policy = PlanPolicy(
@@ -225,7 +238,8 @@ def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -
         confirmation=args.confirm,
         drain_confirmed=getattr(args, "drain", False),
     )
-    return _print_records(args, [agent.run(agent.declared.lanes_named(name)[0], policy)])
+    record = agent.run(agent.declared.lanes_named(name)[0], policy)
+    return _print_records(args, [record], agent.recorder.is_replay)
 
 
 def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
@@ -236,8 +250,10 @@ def cmd_status(args: argparse.Namespace, paths: AgentSettings) -> int:
     lanes = [agent.declared.lanes_named(n)[0] for n in names]
     observed, _ = agent.observer.observe(lanes)
     rows = status_rows(agent, lanes, observed)
-    _out(args, render_table(rows), rows)
-    return EXIT_OK if all(r["proven"] == "yes" for r in rows) else EXIT_FAILED
+    orphans = [] if args.lane else find_orphans_of(agent, paths)
+    text, orphan_rows = orphan_section(orphans)
+    _out(args, (render_table(rows) if rows else "no lanes declared") + text, rows + orphan_rows)
+    return EXIT_OK if all(r["proven"] == "yes" for r in rows + orphan_rows) else EXIT_FAILED
 
 
 def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
@@ -269,17 +285,30 @@ def cmd_audits(args: argparse.Namespace, paths: AgentSettings) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, paths: AgentSettings) -> int:
+    """Every check of agent.doctor; exit 0 only when all pass."""
+    declared: LanesFile | ConfigError
+    try:
+        declared = _lanes(args, paths)
+        paths = paths.configured(declared)
+    except ConfigError as exc:  # one finding among the others
+        declared = exc
+    checks = run_doctor(declared, paths, host_probes(paths))
+    _out(args, render_checks(checks), [c.as_dict() for c in checks])
+    return EXIT_OK if all(c.passed for c in checks) else EXIT_FAILED
+
+
 def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
     notifier = sdnotify.SystemdNotifier()
     with pass_lock(paths.runtime_dir):
         notifier.notify("STATUS=observing lanes")
         agent = build_agent(paths, _lanes(args, paths))
         records = agent.reconcile_pass(every_lane=not args.due)
-        deliver_evidence(paths)
+        deliver_evidence(paths.configured(agent.declared))
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
         notifier.notify(f"STATUS=pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records, agent.declared)
+    return _print_records(args, records, agent.recorder.is_replay, agent.declared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args, paths)
         if args.command == "audits":
             return cmd_audits(args, paths)
+        if args.command == "doctor":
+            return cmd_doctor(args, paths)
         return cmd_reconcile(args, paths)
     except ConfigError as exc:
         print(REDACTOR.redact(str(exc)), file=sys.stderr)

@@ -44,6 +44,7 @@ class GithubRunner(Record):
     status: Literal["online", "offline"]
     busy: bool
     labels: tuple[GithubLabel, ...]
+    runner_group_id: int | None = None  # organization runners: the group GitHub placed it in
 
     @property
     def label_names(self) -> frozenset[str]:
@@ -105,6 +106,14 @@ class GithubProblem(Record):
     retry_at: datetime | None = None
 
 
+class GithubRunnerGroup(Record):
+    """The organization's runner group a lane declares, as GitHub lists it; `id` is None when
+    the organization has no group of that name."""
+
+    name: str
+    id: int | None
+
+
 class RunnerLaneMaintainerObservedState(Record):
     """Everything read fresh in one pass. `None` means "could not be observed" and blocks."""
 
@@ -117,6 +126,7 @@ class RunnerLaneMaintainerObservedState(Record):
     unit: UnitState
     baseline: BaselineState | None
     github_problem: GithubProblem | None = None  # set when `github` is None because of it
+    runner_group: GithubRunnerGroup | None = None  # looked up when the lane declares one
 
 
 # --- plan -----------------------------------------------------------------------------------

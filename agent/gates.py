@@ -111,6 +111,25 @@ def _process(
     return problems
 
 
+def _group(
+    desired: RunnerLaneMaintainerDesiredState, post: RunnerLaneMaintainerObservedState
+) -> list[str]:
+    """An organization lane's declared runner group is the one GitHub placed the runner in."""
+    inventory = post.github
+    if desired.runner_group is None or inventory is None or len(inventory.runners) != 1:
+        return []
+    want = post.runner_group.id if post.runner_group is not None else None
+    have = inventory.runners[0].runner_group_id
+    if want is None:
+        return [f"runner group {desired.runner_group!r} was not found in {desired.scope}"]
+    if have != want:
+        return [
+            f"runner {inventory.runners[0].id} is in runner group {have}, the lane declares "
+            f"{desired.runner_group!r} (id {want})"
+        ]
+    return []
+
+
 def _github(inventory: GithubInventory | None, local: LocalRunnerDirectory) -> list[str]:
     """Exactly one runner of that name, online, and it is this lane's own registration."""
     if inventory is None:
@@ -216,7 +235,7 @@ def evaluate_gates(
         _result(Gate.PROCESS_USER, user_problems, f"MainPID runs run.sh as uid {uid} only"),
         _result(
             Gate.GITHUB_ONLINE,
-            _github(post.github, post.local),
+            _github(post.github, post.local) + _group(desired, post),
             "exactly one runner, online, this lane's registration",
         ),
         _result(Gate.LABELS, _labels(desired, post.github), "labels equal the declared set"),

@@ -12,6 +12,7 @@ from agent.contracts import (
     BaselineState,
     GithubInventory,
     GithubProblem,
+    GithubRunnerGroup,
     HostPolicy,
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
@@ -23,6 +24,10 @@ from agent.ports import Clock, DockerVersions, GitHubPort, HostPort, UnitObserve
 from helper.contract.errors import LaunchplaneError
 
 log = get_logger(__name__)
+
+
+def _problem(exc: GitHubError) -> GithubProblem:
+    return GithubProblem(code=exc.code, message=str(exc), retry_at=exc.retry_at)
 
 
 @dataclass(frozen=True)
@@ -39,19 +44,18 @@ class Observer:
     def inventories(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
     ) -> tuple[dict[str, GithubInventory | None], dict[str, GithubProblem]]:
-        """One listing per repository (ETag: a steady pass costs no rate limit)."""
+        """One listing per repository or organization (ETag: a steady pass costs no rate
+        limit); `errors` is keyed by that scope."""
         out: dict[str, GithubInventory | None] = {}
         errors: dict[str, GithubProblem] = {}
-        for repository in sorted({lane.repository for lane in lanes}):
+        for scope in sorted({lane.scope for lane in lanes}):
             try:
-                runners = self.github.list_runners(repository)
+                runners = self.github.list_runners(scope)
             except GitHubError as exc:
-                errors[repository] = GithubProblem(
-                    code=exc.code, message=str(exc), retry_at=exc.retry_at
-                )
+                errors[scope] = _problem(exc)
                 runners = None
             for lane in lanes:
-                if lane.repository == repository:
+                if lane.scope == scope:
                     out[lane.lane_name] = (
                         None if runners is None else inventory_named(runners, lane.lane_name)
                     )
@@ -62,6 +66,7 @@ class Observer:
     ) -> tuple[dict[str, RunnerLaneMaintainerObservedState], dict[str, GithubProblem]]:
         """Every lane's observation, and the repositories whose listing failed (with why)."""
         inventories, errors = self.inventories(lanes)
+        groups = self.runner_groups(lanes, errors)
         units = self.units.observe(lanes)
         versions = self.host.docker()  # once per pass, not per lane
         host = self.host.host_name()
@@ -73,13 +78,33 @@ class Observer:
                     host_name=host,
                     observed_at=(now := self.clock()),
                     service_user_uid=self.host.user_uid(lane.service_user),
-                    github=inventories.get(lane.lane_name),
-                    github_problem=errors.get(lane.repository),
+                    github=None if lane.scope in errors else inventories.get(lane.lane_name),
+                    github_problem=errors.get(lane.scope),
+                    runner_group=groups.get((lane.scope, lane.runner_group or "")),
                     local=self.host.runner_directory(lane),
                     unit=units[lane.lane_name],
                     baseline=self._baseline(lane, now, versions),
                 )
         return out, errors
+
+    def runner_groups(
+        self,
+        lanes: Sequence[RunnerLaneMaintainerDesiredState],
+        errors: dict[str, GithubProblem],
+    ) -> dict[tuple[str, str], GithubRunnerGroup]:
+        """Each declared runner group looked up once per organization; a failed lookup counts
+        as a failed listing of the organization (its lanes are then not observed)."""
+        out: dict[tuple[str, str], GithubRunnerGroup] = {}
+        for scope, name in sorted({(la.scope, la.runner_group) for la in lanes if la.runner_group}):
+            if scope in errors or name is None:
+                continue
+            try:
+                out[scope, name] = GithubRunnerGroup(
+                    name=name, id=self.github.runner_group_id(scope, name)
+                )
+            except GitHubError as exc:
+                errors[scope] = _problem(exc)
+        return out
 
     def observe_one(
         self, lane: RunnerLaneMaintainerDesiredState

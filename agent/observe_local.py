@@ -37,7 +37,7 @@ def parse_runner_file(data: bytes) -> RunnerFile:
     return RunnerFile(agent_name=name, git_hub_url=url, agent_id=agent_id)
 
 
-def _read_runner_file(directory: str) -> tuple[RunnerFile | None, str | None]:
+def read_runner_file(directory: str) -> tuple[RunnerFile | None, str | None]:
     try:
         fd = os.open(f"{directory}/.runner", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -69,7 +69,7 @@ def observe_directory(desired: RunnerLaneMaintainerDesiredState) -> LocalRunnerD
             is_symlink=stat.S_ISLNK(st.st_mode),
             owner_uid=st.st_uid,
         )
-    runner_file, error = _read_runner_file(path)
+    runner_file, error = read_runner_file(path)
     try:
         names = sorted(os.listdir(path))
     except OSError:

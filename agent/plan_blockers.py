@@ -116,6 +116,33 @@ def observation_blockers(
     return out
 
 
+def runner_group_blockers(
+    desired: RunnerLaneMaintainerDesiredState,
+    observed: RunnerLaneMaintainerObservedState,
+    policy: PlanPolicy,
+) -> list[Blocker]:
+    """A declared runner group must exist before a runner is registered into it (config.sh
+    would fail, or with only the Default group silently register there). Removing a lane
+    never needs its group."""
+    if desired.runner_group is None or policy.operation is Operation.REMOVE:
+        return []
+    group = observed.runner_group
+    if group is None:
+        if observed.github is None:
+            return []  # GitHub itself was not read: its own blocker says why
+        message = "the runner group was not looked up"
+        return [Blocker(code=BlockerCode.OBSERVATION_INCOMPLETE, message=message)]
+    if group.id is None or group.name.lower() != desired.runner_group.lower():
+        return [
+            Blocker(
+                code=BlockerCode.RUNNER_GROUP_MISSING,
+                message=f"organization {desired.scope} has no runner group "
+                f"{desired.runner_group!r}",
+            )
+        ]
+    return []
+
+
 def mutation_blockers(lane_name: str, policy: PlanPolicy) -> list[Blocker]:
     if policy.mode != "apply":
         return []

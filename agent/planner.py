@@ -25,6 +25,7 @@ from agent.plan_blockers import (
     mutation_blockers,
     observation_blockers,
     problem_text,
+    runner_group_blockers,
 )
 
 CREATE_STEPS = (
@@ -159,6 +160,7 @@ def plan(
     blockers = desired_blockers(declared, desired, observed)
     blockers += observation_blockers(observed, policy, now)
     blockers += mutation_blockers(desired.lane_name, policy)
+    blockers += runner_group_blockers(desired, observed, policy)
     reasons = classification.reasons
     problem = observed.github_problem
     if observed.github is None and problem is not None:

@@ -214,7 +214,7 @@ class Reconciler:
                 now=now,
                 desired_hash=hashes[lane.lane_name],
                 cadence=self.cadence,
-                rate_limited_until=self._rate_limited_until(errors.get(lane.repository), now),
+                rate_limited_until=self._rate_limited_until(errors.get(lane.scope), now),
             )
         self._save(schedule.updated(changes, set(hashes)))
         return out

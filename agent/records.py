@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.audit_store import record_id_for
@@ -12,7 +12,6 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     RunnerLaneMaintainerPlan,
 )
-from agent.errors import AuditNotFound
 from agent.logs import get_logger
 from agent.ports import AuditStore, Clock, EvidenceSink
 from helper.contract.redact import REDACTOR
@@ -27,6 +26,8 @@ class Recorder:
     store: AuditStore
     evidence: EvidenceSink | None
     clock: Clock
+    written: set[str] = field(default_factory=set, compare=False)
+    """Ids of the records this recorder wrote; any other record it answers is a replay."""
 
     def write(
         self,
@@ -40,7 +41,7 @@ class Recorder:
         now = self.clock()
         evidence = REDACTOR.redact_obj(extra.pop("provider_evidence", {}))
         record = RunnerLaneMaintainerAuditRecord(
-            record_id=record_id_for(desired.lane_name, status, key, now),
+            record_id=record_id_for(status, now),
             idempotency_key=key,
             lane_name=desired.lane_name,
             status=status,  # type: ignore[arg-type]
@@ -52,6 +53,8 @@ class Recorder:
             **extra,
         )
         stored = self.store.append(record)
+        if stored.record_id == record.record_id:
+            self.written.add(stored.record_id)
         if self.evidence is not None:
             self.evidence.add(stored)
         log.info(
@@ -65,13 +68,15 @@ class Recorder:
     def replayed(self, lane: str, key: str) -> RunnerLaneMaintainerAuditRecord | None:
         """The outcome recorded earlier under this key, if the apply already ran."""
         for status in ("completed", "removed", "failed"):
-            try:
-                stored = self.store.get(record_id_for(lane, status, key, self.clock()), lane)
-            except AuditNotFound:
-                continue
-            log.info("apply.replayed", record_id=stored.record_id)
-            return stored
+            stored = self.store.by_key(lane, key, status)
+            if stored is not None:
+                log.info("apply.replayed", record_id=stored.record_id)
+                return stored
         return None
+
+    def is_replay(self, record: RunnerLaneMaintainerAuditRecord) -> bool:
+        """Whether `record` was answered from the store rather than written now."""
+        return record.record_id not in self.written
 
     def planned_once(
         self,
@@ -81,8 +86,5 @@ class Recorder:
         key: str,
     ) -> RunnerLaneMaintainerAuditRecord:
         """The `planned` record of this situation: the stored one, or a new one."""
-        try:
-            record_id = record_id_for(desired.lane_name, "planned", key, self.clock())
-            return self.store.get(record_id, desired.lane_name)
-        except AuditNotFound:
-            return self.write("planned", key, desired, pre, result)
+        stored = self.store.by_key(desired.lane_name, key, "planned")
+        return stored or self.write("planned", key, desired, pre, result)

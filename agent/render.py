@@ -40,9 +40,15 @@ def render_plan(result: RunnerLaneMaintainerPlan) -> str:
     return "\n".join(lines)
 
 
-def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
-    lines = [
-        f"record  {record.record_id}",
+REPLAYED = "replayed: the outcome stored earlier under this key; nothing was done now"
+
+
+def render_record(record: RunnerLaneMaintainerAuditRecord, *, replayed: bool = False) -> str:
+    """A record for people; a replayed one (answered from the store) says so on top."""
+    lines = [f"record  {record.record_id}"]
+    if replayed:
+        lines.append(f"replay  {REPLAYED}")
+    lines += [
         f"audit   {record.status}  ({record.created_at.isoformat()})",
         render_plan(record.plan),
     ]
@@ -52,6 +58,12 @@ def render_record(record: RunnerLaneMaintainerAuditRecord) -> str:
     if record.error:
         lines.append(f"error   {record.error}")
     return "\n".join(lines)
+
+
+def record_json(record: RunnerLaneMaintainerAuditRecord, *, replayed: bool) -> dict[str, Any]:
+    """A record for machines: the stored record plus `replayed` (true when it was answered
+    from the store and this command did nothing)."""
+    return {**record.model_dump(mode="json"), "replayed": replayed}
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:

@@ -1,17 +1,21 @@
-"""The agent's settings: one model, built once per process by `load_settings` from the
-environment (systemd's directories and `LAUNCHPLANE_*`); a bad value raises ConfigError."""
+"""The agent's settings: one model, built by `load_settings` from lanes.toml's `[github]` and
+`[evidence]` tables with the environment (systemd's directories, `LAUNCHPLANE_*`) over them;
+the service, the CLI run by hand and the helper resolve GitHub the same way. A bad value
+raises ConfigError."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agent.audit_store import DEFAULT_AUDIT_DIR
 from agent.github.settings import GitHubSettings
-from helper.contract.lanes import DEFAULT_LANES_FILE
+from helper.contract.errors import ConfigError
+from helper.contract.lanes import DEFAULT_LANES_FILE, LanesFile
 from helper.contract.protocol import DEFAULT_SOCKET
+from helper.contract.site import GitHubSite, resolve_evidence
 
 DEFAULT_CACHE_DIR = "/var/cache/launchplane-agent"
 DEFAULT_CREDENTIALS = "/etc/launchplane/credentials"
@@ -32,21 +36,46 @@ class AgentSettings:
     unit_dir: str
     github: GitHubSettings
     evidence_url: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
         """/var/lib/launchplane-agent: the audit records, the evidence spool, the schedule."""
         return Path(self.audit_dir).parent
 
+    def configured(self, declared: LanesFile) -> AgentSettings:
+        """These settings with lanes.toml's `[github]` and `[evidence]` applied under the
+        environment's overrides: what every command that reads lanes.toml runs with."""
+        return _with_site(self, declared.github_site(), declared.evidence.url)
 
-def load_settings(env: Mapping[str, str] | None = None) -> AgentSettings:
-    """The one way the agent reads its configuration (besides lanes.toml, its desired state)."""
-    e = os.environ if env is None else env
-    cache_dir = e.get("LAUNCHPLANE_CACHE_DIR", DEFAULT_CACHE_DIR)
-    github = GitHubSettings.from_environment(e)
+
+def _github(site: GitHubSite, env: Mapping[str, str], cache_dir: str) -> GitHubSettings:
+    github = GitHubSettings.from_site(site, env)
     if github.cache_dir is None:
         github = github.model_copy(update={"cache_dir": Path(cache_dir) / "http"})
-    return AgentSettings(
+    return github
+
+
+def _with_site(paths: AgentSettings, site: GitHubSite, evidence: str | None) -> AgentSettings:
+    env = paths.environment
+    try:
+        evidence_url = resolve_evidence(evidence, env)
+    except ValueError as exc:
+        raise ConfigError(
+            "environment", [("LAUNCHPLANE_EVIDENCE_URL", str(exc))], what="settings"
+        ) from None
+    return replace(paths, github=_github(site, env, paths.cache_dir), evidence_url=evidence_url)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, declared: LanesFile | None = None
+) -> AgentSettings:
+    """The one way the agent reads its configuration: the environment, and (given) lanes.toml's
+    `[github]`/`[evidence]` under it. The timer's service and a command run by hand call this
+    with different environments and the same file, and get the same endpoints."""
+    e = dict(os.environ if env is None else env)
+    cache_dir = e.get("LAUNCHPLANE_CACHE_DIR", DEFAULT_CACHE_DIR)
+    paths = AgentSettings(
         lanes_file=e.get("LAUNCHPLANE_LANES_FILE", DEFAULT_LANES_FILE),
         audit_dir=e.get("LAUNCHPLANE_AUDIT_DIR", DEFAULT_AUDIT_DIR),
         cache_dir=cache_dir,
@@ -58,6 +87,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> AgentSettings:
             "CREDENTIALS_DIRECTORY", e.get("LAUNCHPLANE_CREDENTIALS", DEFAULT_CREDENTIALS)
         ),
         unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", DEFAULT_UNIT_DIR),
-        github=github,
-        evidence_url=e.get("LAUNCHPLANE_EVIDENCE_URL") or None,
+        github=GitHubSettings(),
+        environment={k: v for k, v in e.items() if k.startswith("LAUNCHPLANE_")},
     )
+    if declared is not None:
+        return paths.configured(declared)
+    return _with_site(paths, GitHubSite(), None)

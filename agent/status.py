@@ -14,7 +14,9 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
 )
 from agent.gates import evaluate_gates
+from agent.orphans import Orphan
 from agent.reconcile import Reconciler
+from agent.render import render_table
 from helper.contract.dropin import rendered_hash
 
 
@@ -34,7 +36,7 @@ def status_rows(
             agent.declared,
             lane,
             obs,
-            expected_dropin_hash=rendered_hash(lane),
+            expected_dropin_hash=rendered_hash(lane, agent.declared.github.proxy),
             provider_evidence={"observed_by": "status"},
             now=agent.clock(),
         )
@@ -65,3 +67,18 @@ def _not_proven(failing: GateResult | None, proof: RunnerLaneMaintainerAuditReco
     if failing is not None:
         return f"no: {failing.gate.value}"
     return "no: never completed" if proof is None else "no"
+
+
+ORPHANS_HEADER = (
+    "orphans: not in lanes.toml, still carrying this host's marks "
+    "(remove with: launchplane-agent remove --lane NAME)"
+)
+
+
+def orphan_section(orphans: Sequence[Orphan]) -> tuple[str, list[dict[str, Any]]]:
+    """The text under the lanes' table and the rows `--json` appends (shape `orphan`)."""
+    rows = [{**o.as_row(), "shape": "orphan", "proven": "no: not declared"} for o in orphans]
+    if not rows:
+        return "", []
+    text = "\n\n" + ORPHANS_HEADER + "\n" + render_table([o.as_row() for o in orphans])
+    return text, rows

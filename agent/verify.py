@@ -127,9 +127,7 @@ class Verifier:
             stats = self.github.stats
             before = (stats.not_modified, stats.rate_limit_used)
             try:
-                inventory = self.github.runners_named(
-                    desired.repository, desired.lane_name, fresh=fresh
-                )
+                inventory = self.github.runners_named(desired.scope, desired.lane_name, fresh=fresh)
                 fresh = False  # revalidate what was just read fresh
             except GitHubError as exc:
                 log.warning("verify.github_unavailable", error=exc.code)
@@ -198,7 +196,7 @@ class Verifier:
             self.declared,
             desired,
             post,
-            expected_dropin_hash=rendered_hash(desired),
+            expected_dropin_hash=rendered_hash(desired, self.declared.github.proxy),
             provider_evidence=evidence,
             now=self.clock(),
             earlier=earlier,

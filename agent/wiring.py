@@ -25,6 +25,7 @@ from agent.host import LocalHost
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.observe_unit import DbusUnitObserver
+from agent.orphans import Orphan, find_orphans, removal_lanes
 from agent.ports import (
     AuditStore,
     Clock,
@@ -42,6 +43,7 @@ from agent.schedule import Cadence
 from agent.schedule_file import ScheduleFile
 from agent.settings import AgentSettings
 from agent.verify import Verifier
+from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import LanesFile, load_lanes
 from helper.contract.redact import REDACTOR
 
@@ -100,6 +102,7 @@ def build_agent(
     """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
     (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
     declared = declared if declared is not None else load_lanes(paths.lanes_file)
+    paths = paths.configured(declared)
     github = GitHubClient(paths.github, load_credential(paths.credentials))
     evidence = EvidenceSpool(paths.state_dir / "spool") if paths.evidence_url else None
     return assemble(
@@ -150,7 +153,9 @@ def pass_lock(
 
 
 def deliver_evidence(paths: AgentSettings) -> None:
-    """Send spooled records to LAUNCHPLANE_EVIDENCE_URL, if configured; failures stay spooled."""
+    """Send spooled records to the evidence URL (lanes.toml `[evidence] url`, or
+    LAUNCHPLANE_EVIDENCE_URL) if configured; failures stay spooled. Pass settings that are
+    `configured()` with lanes.toml."""
     url = paths.evidence_url
     if not url:
         return
@@ -163,3 +168,18 @@ def deliver_evidence(paths: AgentSettings) -> None:
     REDACTOR.register(token.get_secret_value())
     with httpx.Client(base_url=url, timeout=10.0) as client:
         EvidenceSpool(paths.state_dir / "spool").deliver(client, token)
+
+
+def find_orphans_of(agent: Reconciler, paths: AgentSettings) -> list[Orphan]:
+    """This host's orphans, with the agent's own GitHub client and host adapter."""
+    observer = agent.observer
+    return find_orphans(agent.declared, observer.host.host_name(), paths.unit_dir, observer.github)
+
+
+def declared_for_removal(paths: AgentSettings, declared: LanesFile, lane: str) -> LanesFile:
+    """lanes.toml, plus `lane` when it is an orphan this host's marks rebuild (so `remove`
+    can take it apart); an undeclared lane with no such mark is refused."""
+    if lane_name_findings("--lane", lane) or declared.lanes_named(lane):
+        return declared
+    found = find_orphans_of(build_agent(paths, declared), paths)
+    return removal_lanes(declared, lane, found, paths.lanes_file)

@@ -64,7 +64,7 @@ async def accept(
         raise Refused(422, "Idempotency-Key must equal the record's record_id")
     if record.lane_name != record.desired.lane_name:
         raise Refused(422, "lane_name must equal desired.lane_name")
-    if not entry.allows(WRITE_ACTION, record.desired.host_name, record.desired.repository):
+    if not entry.allows(WRITE_ACTION, record.desired.host_name, record.desired.scope):
         raise Refused(
             403, f"token {entry.token_id} may not {WRITE_ACTION} for this host and repository"
         )

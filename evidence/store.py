@@ -31,7 +31,7 @@ class StoredRecord:
 
     @property
     def repository(self) -> str:
-        return self.record.desired.repository
+        return self.record.desired.scope  # `owner/name`, or an organization lane's login
 
     @property
     def lane(self) -> str:

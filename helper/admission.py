@@ -1,4 +1,4 @@
-"""Who gets a connection slot: refused peers none, root and the agent each their own pool."""
+"""Who gets a connection slot: refused peers none; root, the agent and operators own pools."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ ROOT_SLOTS = 4
 """Connections of root served at once; the agent cannot take these."""
 AGENT_SLOTS = 12
 """Connections of the agent served at once; root cannot be starved by them."""
+OPERATOR_SLOTS = 2
+"""Connections of the operators (read-only) served at once; they starve neither of the above."""
 MAX_HELD = 256
 """Accepted connections (served or waiting for a slot) before the server stops accepting and
 the kernel's listen backlog holds the rest (they wait there; nobody is reset)."""
@@ -29,6 +31,7 @@ class Admission:
         self._pools = {
             Role.ROOT: asyncio.Semaphore(root_slots),
             Role.AGENT: asyncio.Semaphore(agent_slots),
+            Role.OPERATOR: asyncio.Semaphore(OPERATOR_SLOTS),
         }
         self.held = asyncio.Semaphore(MAX_HELD)
 

@@ -148,7 +148,7 @@ class LaneFacts:
 
 
 def expected_runner_url(lane: RunnerLaneMaintainerDesiredState, policy: HostPolicy) -> str:
-    return f"{policy.github_web_url}/{lane.repository}"
+    return f"{policy.github_web_url}/{lane.scope}"
 
 
 def runner_file_facts(
@@ -233,11 +233,13 @@ def _runner_dir(
         ), findings
 
 
-def dropin_facts(lane: RunnerLaneMaintainerDesiredState, unit_dir: str) -> DropinFacts:
+def dropin_facts(
+    lane: RunnerLaneMaintainerDesiredState, unit_dir: str, proxy: str | None = None
+) -> DropinFacts:
     """Read our drop-in (never following symlinks) and classify it."""
     dirname = dropin_dir_name(lane.lane_name)
     path = f"{unit_dir}/{dirname}/{DROPIN_NAME}"
-    expected = read_dropin_marks(render_dropin(lane)).content_hash
+    expected = read_dropin_marks(render_dropin(lane, proxy)).content_hash
     with walk(unit_dir, "unit_dir") as (unit_fd, _):
         if unit_fd is None:
             return DropinFacts(path, "absent", expected, problem=f"{unit_dir} does not exist")
@@ -273,11 +275,13 @@ async def gather(
     unit_dir: str,
     users: UserDb,
     systemd: SystemdPort,
+    *,
+    proxy: str | None = None,
 ) -> LaneFacts:
     """Observe the lane fresh. Symlinks on any path raise LaneRefused; unsafe ownership and
     modes come back as findings, which every verb but `status` refuses."""
     ids = users.lookup(lane.service_user)
     runner_dir, findings = _runner_dir(lane, policy, ids[0] if ids else None)
-    dropin = dropin_facts(lane, unit_dir)
+    dropin = dropin_facts(lane, unit_dir, proxy)
     unit = await systemd.unit_properties(unit_name_for(lane.lane_name))
     return LaneFacts(lane, ids, runner_dir, dropin, unit, tuple(sorted(set(findings))))

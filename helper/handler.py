@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import secrets
 import socket
-import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,15 +19,19 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from helper.access import Peer, check_connect
+from structlog.contextvars import bound_contextvars
+
+from helper.access import Identities, Peer, check_connect
 from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
 from helper.contract.identifiers import Finding
+from helper.contract.logs import get_logger
 from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
 from helper.contract.redact import REDACTOR, Redactor
 from helper.contract.systemd import DbusSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
+from helper.orphan import with_orphan
 from helper.policy_file import UntrustedPolicy, load_trusted_lanes
 from helper.resolve import resolve_lane
 from helper.verbs import REGISTRY, authorize
@@ -38,11 +41,14 @@ SystemdConnector = Callable[[], AbstractAsyncContextManager[SystemdPort]]
 ReadPayload = Callable[[], Awaitable[bytes]]
 
 
+log = get_logger(__name__)
+
+
 def log_event(event: str, redactor: Redactor | None = None, **fields: Any) -> None:
-    """One JSON line on stderr (the journal), redacted like the audit log."""
+    """One event in the journal (the shared structlog set-up: a JSON line on stderr), masked
+    with this request's own secrets like the audit line, then with the process-wide ones."""
     entry = redact_entry({"event": event, **fields}, redactor or REDACTOR)
-    line = json.dumps(entry, sort_keys=True, default=str)
-    print(line, file=sys.stderr, flush=True)
+    log.info(entry.pop("event"), **entry)
 
 
 def _config_refusal(exc: ConfigError) -> LaneRefused:
@@ -71,18 +77,28 @@ class Handler:
         self.audit = AuditLog(config.audit_log)
         self._lock: asyncio.Lock | None = None
 
-    def agent_uid(self) -> int | None:
-        """The uid of policy.agent_user, read fresh; None when lanes.toml or the user is bad."""
+    def identities(self) -> Identities:
+        """The uids of policy.agent_user and policy.operator_users, read fresh; nobody when
+        lanes.toml is bad, and no agent when its user does not exist (root is always served)."""
         try:
             policy = load_trusted_lanes(self.config.lanes_file).policy
         except ConfigError:
-            return None
-        ids = self.users.lookup(policy.agent_user)
-        return ids[0] if ids else None
+            return Identities()
+        agent = self.users.lookup(policy.agent_user)
+        operators = (self.users.lookup(name) for name in policy.operator_users)
+        return Identities(
+            agent_uid=agent[0] if agent else None,
+            operator_uids=frozenset(found[0] for found in operators if found),
+        )
 
     async def handle(self, peer: Peer, read_payload: ReadPayload) -> Response:
         """The answer to one connection, redacted with this request's own secrets only (a
-        token a peer sends masks nothing in any other request's answer or log line)."""
+        token a peer sends masks nothing in any other request's answer or log line). Every
+        event logged while serving it carries its `request_id` (bound, not passed)."""
+        with bound_contextvars(request_id=secrets.token_hex(6)):
+            return await self._handle(peer, read_payload)
+
+    async def _handle(self, peer: Peer, read_payload: ReadPayload) -> Response:
         started = time.monotonic()
         redactor = Redactor()
         entry: dict[str, Any] = {
@@ -145,15 +161,23 @@ class Handler:
         entry: dict[str, Any],
         redactor: Redactor,
     ) -> tuple[Request, dict[str, Any]]:
-        agent_uid = self.agent_uid()
-        check_connect(peer.uid, agent_uid)  # before a single byte of the frame is read
+        ids = self.identities()
+        check_connect(peer.uid, ids)  # before a single byte of the frame is read
         request = decode_request(await read_payload(), redactor)
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
-        authorize(peer.uid, request.verb, agent_uid)
+        authorize(peer.uid, request.verb, ids, dry_run=request.dry_run)
         try:
             declared = load_trusted_lanes(self.config.lanes_file)
         except ConfigError as exc:
             raise _config_refusal(exc) from None
+        declared = with_orphan(
+            declared,
+            request.verb,
+            request.lane,
+            unit_dir=self.config.unit_dir,
+            host_name=self.host_name(),
+            lookup=self.users.lookup,
+        )
         lane = resolve_lane(declared, request.lane, self.host_name())
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -169,6 +193,7 @@ class Handler:
                         systemd,
                         self.users,
                         tuple(declared.lanes),
+                        declared.github.proxy,
                     )
                     result = await REGISTRY[request.verb].run(ctx)
             finally:

@@ -34,20 +34,15 @@ import stat
 import sys
 from collections.abc import Iterator
 
-EXIT_USAGE = 64
-EXIT_UNSAFE = 66
+if not __package__:  # run as a script (`python -I -S`): its own package, after the stdlib
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from helper.runner_common import DIR_FLAGS, EXIT_UNSAFE, EXIT_USAGE, LANE_RE, PATH_RE, say
+
 EXIT_IN_USE = 67
 EXIT_FAILED = 74
 
-LANE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
-PATH_RE = re.compile(r"/[A-Za-z0-9._/@%+-]{1,4000}")
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_RUNNER_FILE = 64 * 1024
 MAX_REPORTED = 20
-
-
-def say(message: str) -> None:
-    print(f"launchplane-step: {message}", flush=True)
 
 
 class Unsafe(Exception):

@@ -25,6 +25,7 @@ from helper.admission import HEADER_SECONDS, Admission
 from helper.config import HelperConfig
 from helper.contract.errors import FrameTimeout, FrameTruncated
 from helper.contract.framing import HEADER, encode_frame, frame_length
+from helper.contract.logs import configure
 from helper.contract.protocol import encode_response
 from helper.handler import Handler, log_event
 
@@ -150,7 +151,7 @@ class Server:
         writer: asyncio.StreamWriter | None = None
         try:
             peer = peer_of(conn)
-            role = role_of(peer.uid, self.handler.agent_uid())
+            role = role_of(peer.uid, self.handler.identities())
             async with admission.slot(role):
                 reader, writer = await asyncio.open_unix_connection(sock=conn)
                 await self._answer(peer, reader, writer)
@@ -180,6 +181,7 @@ class Server:
 def main(argv: list[str] | None = None) -> int:
     """Entry point under systemd: one socket passed (LISTEN_FDS=1), sd_notify READY=1."""
     del argv
+    configure(json_output=True)  # the agent's set-up: JSON lines for the journal, redacted
     config = HelperConfig.from_env()
     fds = listen_fds()
     if len(fds) != 1:

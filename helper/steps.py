@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from helper.config import HelperConfig
+from helper.contract.dropin import proxy_environment
 from helper.contract.lanes import HostPolicy, RunnerLaneMaintainerDesiredState
 from helper.contract.transient import TransientSpec
 from helper.facts import expected_runner_url
@@ -30,6 +31,7 @@ def runner_user_spec(
     argv: tuple[str, ...],
     directory: str,
     private_network: bool = False,
+    environment: tuple[str, ...] = (),
 ) -> TransientSpec:
     """A runner-user step: runs as the lane's service user in `directory`, which is its HOME
     and its only writable path."""
@@ -40,7 +42,7 @@ def runner_user_spec(
         user=lane.service_user,
         working_directory=directory,
         read_write_paths=(directory,),
-        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={directory}"),
+        environment=(f"PATH={STEP_PATH}", "LANG=C.UTF-8", f"HOME={directory}", *environment),
         private_network=private_network,
         timeout=config.step_timeout,
     )
@@ -66,9 +68,11 @@ def register_spec(
     policy: HostPolicy,
     config: HelperConfig,
     archive_sha256: str,
+    *,
+    proxy: str | None = None,
 ) -> TransientSpec:
     """A pristine config.sh (from the cached archive) with the fixed flags; the token arrives
-    on stdin."""
+    on stdin; `proxy` (lanes.toml `[github] proxy`) is its way to GitHub."""
     argv = _argv(
         config,
         "register",
@@ -78,6 +82,7 @@ def register_spec(
         ",".join(lane.labels),
         f"{config.runner_cache_dir}/{archive_sha256}.tar.gz",
         archive_sha256,
+        *((lane.runner_group,) if lane.runner_group is not None else ()),
     )
     return runner_user_spec(
         "register",
@@ -86,6 +91,7 @@ def register_spec(
         description="register runner",
         argv=argv,
         directory=lane.runner_directory,
+        environment=proxy_environment(proxy),
     )
 
 

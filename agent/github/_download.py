@@ -17,7 +17,7 @@ from agent.github.errors import GitHubError, GitHubProtocolError, GitHubUnavaila
 from agent.github.models import RunnerDownload
 from agent.github.settings import base_url
 
-log = structlog.get_logger("agent.github")
+log = structlog.get_logger(__name__)
 
 DOWNLOAD = "runner-application-download"  # not a REST operation: the release file itself
 FILENAME_RE = re.compile(r"actions-runner-[A-Za-z0-9_.-]+\.(?:tar\.gz|zip)")

@@ -13,10 +13,10 @@ from agent.github import payloads
 from agent.github._transport import Clock, Transport
 from agent.github.auth import AppCredential, Credential, InstallationTokens
 from agent.github.errors import GitHubProtocolError
-from agent.github.settings import repo_path
+from agent.github.scopes import operation, scope_path
 from helper.contract.redact import REDACTOR
 
-log = structlog.get_logger("agent.github")
+log = structlog.get_logger(__name__)
 
 GET_INSTALLATION = "apps/get-repo-installation"
 INSTALLATION_TOKEN = "apps/create-installation-access-token"  # noqa: S105 - an operationId
@@ -89,10 +89,9 @@ class Authorizer:
         known = self._installations.installation_for(repository)
         if known is not None:
             return known
-        content = self._as_app(
-            credential, GET_INSTALLATION, "GET", f"{repo_path(repository)}/installation"
-        )
-        installation = payloads.parse(payloads.ApiInstallation, content, GET_INSTALLATION).id
+        op = operation(repository, "app")  # the repository's or the organization's installation
+        content = self._as_app(credential, op, "GET", f"{scope_path(repository)}/installation")
+        installation = payloads.parse(payloads.ApiInstallation, content, op).id
         self._installations.remember_installation(repository, installation)
         return installation
 

@@ -1,4 +1,4 @@
-"""The agent's only conversation with GitHub: the repository runner endpoints, over httpx."""
+"""The agent's only conversation with GitHub: the repository and organization runner endpoints."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from agent.github.errors import (
 )
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
-from agent.github.settings import GitHubSettings, repo_path
+from agent.github.scopes import LIST_GROUPS, OPERATIONS, operation, org_path, scope_path
+from agent.github.settings import GitHubSettings
 
 log = structlog.get_logger("agent.github")
 
@@ -42,13 +43,8 @@ SET_CUSTOM_LABELS = "actions/set-custom-labels-for-self-hosted-runner-for-repo"
 
 USED_OPERATIONS = frozenset(
     {
-        LIST_RUNNERS,
-        GET_RUNNER,
-        DELETE_RUNNER,
-        REGISTRATION_TOKEN,
-        REMOVE_TOKEN,
-        RUNNER_DOWNLOADS,
-        SET_CUSTOM_LABELS,
+        *(op for calls in OPERATIONS.values() for op in calls.values()),
+        LIST_GROUPS,
         GET_INSTALLATION,
         INSTALLATION_TOKEN,
     }
@@ -86,6 +82,7 @@ class GitHubClient:
         self._http = httpx.Client(
             base_url=settings.api_url + "/",
             transport=transport,
+            proxy=settings.proxy if transport is None else None,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             headers={
                 "Accept": "application/vnd.github+json",
@@ -123,8 +120,11 @@ class GitHubClient:
 
     # --- public operations ----------------------------------------------------------------------
 
+    # `repository` below is a runner scope: `owner/name`, or an organization's login (no '/').
+
     def list_runners(self, repository: str) -> list[GithubRunner]:
-        """Every runner of the repository, all pages (`per_page`, following `Link: rel=next`)."""
+        """Every runner of the repository or organization, all pages (`per_page`, following
+        `Link: rel=next`)."""
         return list(self._runners(repository, {}))
 
     def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
@@ -136,26 +136,26 @@ class GitHubClient:
 
     def get_runner(self, repository: str, runner_id: int) -> GithubRunner:
         """One runner; GitHubNotFound if it does not exist."""
+        op = operation(repository, "get")
         answer = self._send(
-            GET_RUNNER,
+            op,
             "GET",
-            f"{repo_path(repository)}/actions/runners/{int(runner_id)}",
+            f"{scope_path(repository)}/actions/runners/{int(runner_id)}",
             repository=repository,
             conditional=True,
             schema=payloads.ApiRunner,
         )
-        return payloads.runner(
-            payloads.parse(payloads.ApiRunner, answer.content, GET_RUNNER), GET_RUNNER
-        )
+        return payloads.runner(payloads.parse(payloads.ApiRunner, answer.content, op), op)
 
     def delete_runner(self, repository: str, runner_id: int) -> bool:
         """Delete a runner registration. True if deleted, False if it was already gone (a
         success: the desired end state holds). GitHubRunnerBusy if it is running a job."""
+        op = operation(repository, "delete")
         try:
             self._send(
-                DELETE_RUNNER,
+                op,
                 "DELETE",
-                f"{repo_path(repository)}/actions/runners/{int(runner_id)}",
+                f"{scope_path(repository)}/actions/runners/{int(runner_id)}",
                 repository=repository,
             )
         except GitHubNotFound:
@@ -164,48 +164,67 @@ class GitHubClient:
         except GitHubValidationFailed as exc:
             raise GitHubRunnerBusy(
                 f"runner {runner_id} is busy (GitHub refused the delete)",
-                operation=DELETE_RUNNER,
+                operation=op,
                 status=exc.status,
             ) from None
         return True
 
     def registration_token(self, repository: str) -> RunnerToken:
         """A fresh registration token (valid one hour), registered with the redactor."""
-        return self._token(repository, "registration", REGISTRATION_TOKEN, "registration-token")
+        return self._token(repository, "registration", "registration-token")
 
     def remove_token(self, repository: str) -> RunnerToken:
         """A fresh remove token (valid one hour), registered with the redactor."""
-        return self._token(repository, "remove", REMOVE_TOKEN, "remove-token")
+        return self._token(repository, "remove", "remove-token")
 
     def runner_downloads(self, repository: str) -> list[RunnerDownload]:
         """The runner applications GitHub offers this repository, with their sha256."""
+        op = operation(repository, "downloads")
         answer = self._send(
-            RUNNER_DOWNLOADS,
-            "GET",
-            f"{repo_path(repository)}/actions/runners/downloads",
-            repository=repository,
+            op, "GET", f"{scope_path(repository)}/actions/runners/downloads", repository=repository
         )  # not conditional: an answer may carry a temp_download_token, so it is never cached
-        return payloads.downloads(answer.content, RUNNER_DOWNLOADS)
+        return payloads.downloads(answer.content, op)
 
     def set_custom_labels(
         self, repository: str, runner_id: int, labels: Sequence[str]
     ) -> tuple[GithubLabel, ...]:
         """Replace the runner's custom labels; returns every label it now has."""
         names = list(labels)
+        op = operation(repository, "labels")
         if len(names) > MAX_LABELS or not all(isinstance(n, str) and n for n in names):
             raise GitHubValidationFailed(
-                f"labels must be at most {MAX_LABELS} non-empty strings",
-                operation=SET_CUSTOM_LABELS,
+                f"labels must be at most {MAX_LABELS} non-empty strings", operation=op
             )
         answer = self._send(
-            SET_CUSTOM_LABELS,
+            op,
             "PUT",
-            f"{repo_path(repository)}/actions/runners/{int(runner_id)}/labels",
+            f"{scope_path(repository)}/actions/runners/{int(runner_id)}/labels",
             repository=repository,
             body={"labels": names},
         )
-        parsed = payloads.parse(payloads.ApiLabels, answer.content, SET_CUSTOM_LABELS)
+        parsed = payloads.parse(payloads.ApiLabels, answer.content, op)
         return tuple(payloads.label(item) for item in parsed.labels)
+
+    def runner_group_id(self, organization: str, name: str) -> int | None:
+        """The id of the organization's runner group called `name` (compared without case, as
+        config.sh does), or None when it has none; every page is read until it is found."""
+        for page in range(1, 1001):
+            answer = self._send(
+                LIST_GROUPS,
+                "GET",
+                f"{org_path(organization)}/actions/runner-groups",
+                repository=organization,
+                params={"per_page": 100, "page": page},
+                conditional=True,
+                schema=payloads.ApiRunnerGroupPage,
+            )
+            parsed = payloads.parse(payloads.ApiRunnerGroupPage, answer.content, LIST_GROUPS)
+            for group in parsed.runner_groups:
+                if group.name.lower() == name.lower():
+                    return group.id
+            if not parsed.runner_groups or page * 100 >= parsed.total_count:
+                return None
+        raise GitHubProtocolError("too many pages", operation=LIST_GROUPS)
 
     def download_runner(self, download: RunnerDownload, directory: Path) -> Path:
         """The runner archive in `directory`, verified against its sha256: reused if already
@@ -220,10 +239,11 @@ class GitHubClient:
     ) -> Iterator[GithubRunner]:
         seen: set[int] = set()
         params: dict[str, str | int] | None = {**filters, "per_page": self.settings.per_page}
-        url = f"{repo_path(repository)}/actions/runners"
+        url = f"{scope_path(repository)}/actions/runners"
+        op = operation(repository, "list")
         for _page in range(10_000):
             answer = self._send(
-                LIST_RUNNERS,
+                op,
                 "GET",
                 url,
                 repository=repository,
@@ -232,35 +252,33 @@ class GitHubClient:
                 fresh=fresh,
                 schema=payloads.ApiRunnerPage,
             )
-            page = payloads.parse(payloads.ApiRunnerPage, answer.content, LIST_RUNNERS)
+            page = payloads.parse(payloads.ApiRunnerPage, answer.content, op)
             for api in page.runners:
                 if api.id not in seen:
                     seen.add(api.id)
-                    yield payloads.runner(api, LIST_RUNNERS)
+                    yield payloads.runner(api, op)
             following = _split_link(answer.link).get("next")
             if not following:
                 return
             if urlsplit(following)[:2] != urlsplit(self.settings.api_url)[:2]:
-                raise GitHubProtocolError(
-                    "Link rel=next leaves the API host", operation=LIST_RUNNERS
-                )
+                raise GitHubProtocolError("Link rel=next leaves the API host", operation=op)
             url, params = following, None
-        raise GitHubProtocolError("too many pages", operation=LIST_RUNNERS)
+        raise GitHubProtocolError("too many pages", operation=op)
 
     def _token(
         self,
         repository: str,
         kind: Literal["registration", "remove"],
-        operation: str,
         endpoint: str,
     ) -> RunnerToken:
+        op = operation(repository, kind)
         answer = self._send(
-            operation,
+            op,
             "POST",
-            f"{repo_path(repository)}/actions/runners/{endpoint}",
+            f"{scope_path(repository)}/actions/runners/{endpoint}",
             repository=repository,
         )
-        token, expires_at = secret_and_expiry(answer.content, operation)
+        token, expires_at = secret_and_expiry(answer.content, op)
         log.info(
             "github.token_issued",
             kind=kind,

@@ -36,11 +36,22 @@ class ApiRunner(Payload):
     status: str
     busy: bool
     labels: list[ApiLabel]
+    runner_group_id: int | None = None
 
 
 class ApiRunnerPage(Payload):
     total_count: int
     runners: list[ApiRunner]
+
+
+class ApiRunnerGroup(Payload):
+    id: int
+    name: str
+
+
+class ApiRunnerGroupPage(Payload):
+    total_count: int
+    runner_groups: list[ApiRunnerGroup]
 
 
 class ApiLabels(Payload):
@@ -80,6 +91,7 @@ def runner(api: ApiRunner, operation: str) -> GithubRunner:
         status="online" if api.status == "online" else "offline",
         busy=api.busy,
         labels=tuple(label(item) for item in api.labels),
+        runner_group_id=api.runner_group_id,
     )
 
 

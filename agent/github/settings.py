@@ -4,49 +4,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Final, Literal
-from urllib.parse import quote, urlsplit
+from typing import Final, Literal
+from urllib.parse import quote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.github.errors import GitHubValidationFailed
 from helper.contract.errors import ConfigError
 from helper.contract.identifiers import canonical_repository
 from helper.contract.models import validation_problems
+from helper.contract.site import (
+    ENV_API_URL,
+    ENV_WEB_URL,
+    GITHUB_COM_API,
+    GITHUB_COM_WEB,
+    BaseUrl,
+    GitHubSite,
+    ProxyUrl,
+    base_url,
+    is_loopback_host,
+    resolve_github,
+)
+
+__all__ = ["ENV_API_URL", "ENV_WEB_URL", "GitHubSettings", "base_url", "is_loopback_host"]
 
 API_VERSION: Final = "2022-11-28"
-DEFAULT_API_URL = "https://api.github.com"
-DEFAULT_WEB_URL = "https://github.com"
+DEFAULT_API_URL = GITHUB_COM_API
+DEFAULT_WEB_URL = GITHUB_COM_WEB
 USER_AGENT = "launchplane-runner-maintainer/0.1.0"
 
-ENV_API_URL = "LAUNCHPLANE_GITHUB_API_URL"
-ENV_WEB_URL = "LAUNCHPLANE_GITHUB_WEB_URL"
 ENV_CACHE_DIR = "LAUNCHPLANE_GITHUB_CACHE_DIR"
 ENV_CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"  # set by systemd's LoadCredential=
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def base_url(value: str) -> str:
-    """An absolute https URL (http only on loopback), no credentials, query or fragment; no
-    trailing slash. Plain http elsewhere would put the token on the wire in clear."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
-        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError("plain http is allowed only for a loopback host (an emulator)")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("must not carry credentials, a query or a fragment")
-    return value.strip().rstrip("/")
 
 
 def repo_path(repository: str) -> str:
@@ -58,9 +47,6 @@ def repo_path(repository: str) -> str:
     return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
 
-BaseUrl = Annotated[str, AfterValidator(base_url)]
-
-
 class GitHubSettings(BaseModel):
     """How to reach GitHub. The same two URLs point at github.com, a GitHub Enterprise Server
     (`https://ghes.example/api/v3` + `https://ghes.example`) or the emulator
@@ -70,6 +56,7 @@ class GitHubSettings(BaseModel):
 
     api_url: BaseUrl = DEFAULT_API_URL
     web_url: BaseUrl = DEFAULT_WEB_URL  # what `config.sh --url` gets: <web_url>/<owner>/<repo>
+    proxy: ProxyUrl | None = None  # every request goes through it (lanes.toml [github] proxy)
     api_version: Literal["2022-11-28"] = API_VERSION
     user_agent: str = USER_AGENT
     cache_dir: Path | None = None  # ETag cache on disk; memory only when None
@@ -93,14 +80,24 @@ class GitHubSettings(BaseModel):
         return f"{self.web_url}/{repository}"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> GitHubSettings:
-        """Settings from LAUNCHPLANE_GITHUB_API_URL / _WEB_URL / _CACHE_DIR, else the defaults."""
+    def from_site(
+        cls, site: GitHubSite, environ: Mapping[str, str] | None = None
+    ) -> GitHubSettings:
+        """lanes.toml's `[github]` with LAUNCHPLANE_GITHUB_API_URL / _WEB_URL / _PROXY /
+        _CACHE_DIR over it (helper.contract.site.resolve_github); a problem is a ConfigError."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        if env.get(ENV_API_URL):
-            values["api_url"] = env[ENV_API_URL]
-        if env.get(ENV_WEB_URL):
-            values["web_url"] = env[ENV_WEB_URL]
+        endpoints, problems = resolve_github(site, env)
+        if problems:
+            raise ConfigError(
+                "environment",
+                problems,
+                what="settings",
+            )
+        values: dict[str, object] = {
+            "api_url": endpoints.api_url,
+            "web_url": endpoints.web_url,
+            "proxy": endpoints.proxy,
+        }
         if env.get(ENV_CACHE_DIR):
             values["cache_dir"] = Path(env[ENV_CACHE_DIR])
         try:
@@ -109,3 +106,8 @@ class GitHubSettings(BaseModel):
             raise ConfigError(
                 "environment", validation_problems(exc, "(environment)"), what="settings"
             ) from None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> GitHubSettings:
+        """Settings from the environment alone (no lanes.toml), else github.com."""
+        return cls.from_site(GitHubSite(), environ)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from helper.contract.identifiers import Finding, unit_name_for
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
+from helper.contract.site import proxy_url
 
 DROPIN_NAME = "50-lane.conf"
 UNIT_DIR = "/etc/systemd/system"
@@ -56,7 +57,7 @@ def unit_value_findings(lane: RunnerLaneMaintainerDesiredState) -> list[Finding]
                 "only letters, digits and ._/@%+- can be written into a unit file",
             )
         )
-    for field, value in (("repository", lane.repository), ("service_user", lane.service_user)):
+    for field, value in ((lane.scope_kind, lane.scope), ("service_user", lane.service_user)):
         if not UNIT_WORD_RE.fullmatch(value):
             out.append(Finding("unsafe_unit_value", field, "cannot be written into a unit file"))
     return out
@@ -100,8 +101,21 @@ def lane_dropin_path(lane: RunnerLaneMaintainerDesiredState, unit_dir: str = UNI
     return f"{unit_dir}/{dropin_dir_name(lane.lane_name)}/{DROPIN_NAME}"
 
 
-def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
-    """The drop-in for one validated lane; deterministic; it has no input for secrets."""
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+
+
+def proxy_environment(proxy: str | None) -> tuple[str, ...]:
+    """`lanes.toml [github] proxy` as the environment the runner reads (actions/runner ADR
+    263: `https_proxy`, `http_proxy`; some tools want the upper-case names)."""
+    if not proxy:
+        return ()
+    url = proxy_url(proxy)  # refuses a user or password: no secret reaches a unit file
+    return tuple(f"{name}={url}" for name in PROXY_VARIABLES)
+
+
+def render_dropin(lane: RunnerLaneMaintainerDesiredState, proxy: str | None = None) -> str:
+    """The drop-in for one validated lane (and lanes.toml's `[github] proxy`, which the runner
+    needs to reach GitHub); deterministic; it has no input for secrets."""
     problems = unit_value_findings(lane)
     if problems:
         raise ValueError(f"lane cannot be rendered: {problems[0].field}: {problems[0].message}")
@@ -111,14 +125,14 @@ def render_dropin(lane: RunnerLaneMaintainerDesiredState) -> str:
         f"# Rendered by launchplane-helper for lane {lane.lane_name}. Do not edit: an edited",
         "# drop-in loses its ownership marks and the helper will refuse to touch the lane.",
         "[Unit]",
-        f"Description=launchplane runner lane {lane.lane_name} "
-        f"({escape_unit_value(lane.repository)})",
+        f"Description=launchplane runner lane {lane.lane_name} ({escape_unit_value(lane.scope)})",
         "",
         "[Service]",
         f"User={escape_unit_value(service.user)}",
         f"Group={escape_unit_value(service.group)}",
         f"WorkingDirectory={directory}",
         f"Environment=HOME={directory}",
+        *(f"Environment={escape_unit_value(v)}" for v in proxy_environment(proxy)),
         "ExecStart=",
         f"ExecStart={' '.join(escape_unit_value(arg) for arg in service.exec_start)}",
         f"ReadWritePaths={directory}",
@@ -163,6 +177,6 @@ def read_dropin_marks(text: str) -> DropinMarks:
     return DropinMarks(lane=lane, hash=mark, hash_valid=valid, content_hash=actual)
 
 
-def rendered_hash(lane: RunnerLaneMaintainerDesiredState) -> str:
+def rendered_hash(lane: RunnerLaneMaintainerDesiredState, proxy: str | None = None) -> str:
     """The hash the lane's drop-in has when it is current."""
-    return content_hash(render_dropin(lane))
+    return content_hash(render_dropin(lane, proxy))

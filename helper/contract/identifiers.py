@@ -10,6 +10,9 @@ LANE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 # GitHub: owner 1-39 chars of alphanumerics and single hyphens; repository 1-100 of [A-Za-z0-9._-].
 OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 REPO_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# A runner group name as a lane may declare it (passed to `config.sh --runnergroup`): letters,
+# digits and ._- only, so that it is one safe argv word everywhere (docs/operations.md).
+RUNNER_GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # Debian's adduser default NAME_REGEX, which useradd --system also accepts.
 SERVICE_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # A GitHub runner label: no commas (config.sh splits on them), no whitespace at the ends.
@@ -57,6 +60,29 @@ def canonical_repository(value: str) -> str:
     if not REPO_RE.fullmatch(name) or name in {".", ".."}:
         raise ValueError(f"repository name {name!r} is not a valid GitHub repository name")
     return f"{owner}/{name}"
+
+
+def canonical_organization(value: str) -> str:
+    """An organization login (`acme`, or `https://github.com/acme`); ValueError if it is not one."""
+    text = value.strip()
+    for prefix in ("https://github.com/", "http://github.com/", "github.com/"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    text = text.removesuffix("/")
+    if not OWNER_RE.fullmatch(text):
+        raise ValueError(f"organization must be a GitHub organization login, got {value!r}")
+    return text
+
+
+def runner_group_name(value: str) -> str:
+    """A runner group name a lane may declare; ValueError naming the rule otherwise."""
+    if not RUNNER_GROUP_RE.fullmatch(value):
+        raise ValueError(
+            f"runner_group {value!r} must be 1-100 letters, digits and ._- (starting with a "
+            "letter or digit)"
+        )
+    return value
 
 
 def path_findings(field: str, value: str) -> list[Finding]:

@@ -21,14 +21,18 @@ from helper.contract.identifiers import (
     MANAGED_LABEL,
     SERVICE_USER_RE,
     Finding,
+    canonical_organization,
     canonical_repository,
     is_within,
     label_findings,
     lane_name_findings,
     path_findings,
+    runner_group_name,
     unit_name_for,
 )
 from helper.contract.models import StrictModel, validation_problems
+from helper.contract.scope import scope_findings, scope_problem
+from helper.contract.site import EvidenceSite, GitHubSite, endpoint_problems
 
 DEFAULT_LANES_FILE = "/etc/launchplane/lanes.toml"
 BASE_LABELS = ("self-hosted", "launchplane", MANAGED_LABEL)
@@ -36,16 +40,23 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 
 
 Repository = Annotated[str, AfterValidator(canonical_repository)]
+Organization = Annotated[str, AfterValidator(canonical_organization)]
+RunnerGroup = Annotated[str, AfterValidator(runner_group_name)]
 # TOML arrays arrive as lists: accept them for tuples; the items stay strict.
 Names = Annotated[tuple[str, ...], Field(strict=False)]
 Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
+Organizations = Annotated[tuple[Organization, ...], Field(strict=False)]
+RunnerGroups = Annotated[tuple[RunnerGroup, ...], Field(strict=False)]
 
 
 class RunnerLaneMaintainerDesiredState(StrictModel):
     """One lane as root declared it. Syntax is checked by `lane_findings`, not by the model,
-    so that the planner can refuse (rather than crash on) anything unsafe that reaches it."""
+    so that the planner can refuse (rather than crash on) anything unsafe that reaches it.
 
-    repository: Repository
+    A lane is scoped to exactly one of a repository (`owner/name`) or an organization (a
+    login; optionally in a named `runner_group`): see `scope`."""
+
+    repository: Repository | None = None
     host_name: str
     lane_name: str
     registration_root: str
@@ -57,6 +68,25 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
+    organization: Organization | None = None
+    runner_group: RunnerGroup | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> RunnerLaneMaintainerDesiredState:
+        problem = scope_problem(self.repository, self.organization, self.runner_group)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def scope(self) -> str:
+        """Where the runner is registered: `owner/name` for a repository lane, the login for an
+        organization lane (a login never contains '/', so the two cannot be confused)."""
+        return self.repository or self.organization or ""
+
+    @property
+    def scope_kind(self) -> Literal["repository", "organization"]:
+        return "repository" if self.repository is not None else "organization"
 
     @model_validator(mode="before")
     @classmethod
@@ -86,12 +116,19 @@ class HostPolicy(StrictModel):
     required_labels: Names = BASE_LABELS
     min_buildx_version: str = Field(default="0.11.0", pattern=r"^\d+\.\d+\.\d+$")
     agent_user: str = "launchplane-agent"
+    # Users the helper serves read-only: `status` and dry runs, never a change (docs/helper.md).
+    operator_users: Names = ()
     # Where config.sh registers (`--url <github_web_url>/<repository>`): github.com, or a
     # GitHub Enterprise Server / a loopback emulator. Scheme and host[:port] only, no path.
+    # Kept for files written before `[github] web_url`, which fills it in (docs/operations.md).
     github_web_url: str = Field(
         default=DEFAULT_GITHUB_WEB_URL,
         pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$",
     )
+    # Organization lanes: the organization must be listed here, and a declared runner group in
+    # `allowed_runner_groups` (fail closed: both empty by default).
+    allowed_organizations: Organizations = ()
+    allowed_runner_groups: RunnerGroups = ()
 
 
 class LanesFile(StrictModel):
@@ -99,6 +136,27 @@ class LanesFile(StrictModel):
 
     policy: HostPolicy
     lanes: Annotated[tuple[RunnerLaneMaintainerDesiredState, ...], Field(strict=False)] = ()
+    github: GitHubSite = GitHubSite()
+    evidence: EvidenceSite = EvidenceSite()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _web_url_once(cls, data: Any) -> Any:
+        """`[github] web_url` is the one setting; the helper reads it as `policy.github_web_url`
+        (a different value there is refused by `parse_lanes`)."""
+        if not isinstance(data, dict):
+            return data
+        github, policy = data.get("github"), data.get("policy")
+        web = github.get("web_url") if isinstance(github, dict) else None
+        if isinstance(web, str) and isinstance(policy, dict) and "github_web_url" not in policy:
+            return {**data, "policy": {**policy, "github_web_url": web.strip().rstrip("/")}}
+        return data
+
+    def github_site(self) -> GitHubSite:
+        """`[github]` as every process resolves it: `web_url` from either place it may be set."""
+        explicit = "github_web_url" in self.policy.model_fields_set
+        web = self.github.web_url or (self.policy.github_web_url if explicit else None)
+        return self.github.model_copy(update={"web_url": web})
 
     @cached_property
     def _by_name(self) -> dict[str, list[RunnerLaneMaintainerDesiredState]]:
@@ -144,11 +202,7 @@ def policy_findings(
 ) -> list[Finding]:
     """Findings against the allowlists and the rest of the file; each one blocks the lane.
     Pass `LanesFile.counts` when checking many lanes of one file: it is counted once."""
-    out: list[Finding] = []
-    if lane.repository.lower() not in {r.lower() for r in policy.allowed_repositories}:
-        out.append(
-            Finding("repository_not_allowed", "repository", f"{lane.repository} not allowlisted")
-        )
+    out = scope_findings(lane, policy)
     if lane.host_name.lower() not in {h.lower() for h in policy.approved_hosts}:
         out.append(Finding("host_not_approved", "host_name", f"{lane.host_name} not approved"))
     if not any(
@@ -219,7 +273,8 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
         parsed = LanesFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, validation_problems(exc, "(file)")) from None
-    problems = [
+    problems = _site_problems(raw, parsed)
+    problems += [
         (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
         for i, lane in enumerate(parsed.lanes)
         for f in syntax_findings(lane)
@@ -232,6 +287,25 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     if problems:
         raise ConfigError(path, problems)
     return parsed
+
+
+def _site_problems(raw: dict[str, Any], parsed: LanesFile) -> list[tuple[str, str]]:
+    """`[github]` must name one GitHub: the legacy `policy.github_web_url` may repeat
+    `github.web_url` but not contradict it, and the API must belong to the web URL."""
+    legacy = raw.get("policy", {}).get("github_web_url")
+    web = parsed.github.web_url
+    out: list[tuple[str, str]] = []
+    if isinstance(legacy, str) and web is not None and legacy.rstrip("/").lower() != web.lower():
+        out.append(
+            (
+                "policy.github_web_url",
+                f"{legacy!r} differs from github.web_url {web!r}; delete policy.github_web_url "
+                "(github.web_url replaces it)",
+            )
+        )
+    site = parsed.github_site()
+    out += [(f"github.{k}", why) for k, why in endpoint_problems(site.api_url, site.web_url)]
+    return out
 
 
 def load_lanes(path: str | Path = DEFAULT_LANES_FILE) -> LanesFile:

@@ -24,6 +24,8 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 PROPERTIES = "org.freedesktop.DBus.Properties"
+# The other unit types whose Result the agent's `doctor` reads (a start limit shows there).
+TYPED = {t: f"org.freedesktop.systemd1.{t.capitalize()}" for t in ("socket", "timer", "path")}
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 JOB_REMOVED_MATCH = (
     "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
@@ -51,6 +53,7 @@ class UnitProps:
     group: str = ""
     working_directory: str = ""
     exec_start: tuple[tuple[str, ...], ...] = ()  # the argv of every ExecStart= line
+    result: str = ""  # the unit type's Result (`start-limit-hit`, `trigger-limit-hit`, ...)
 
     @property
     def running(self) -> bool:
@@ -241,8 +244,11 @@ class DbusSystemd:
         path = (await self._call("LoadUnit", "s", [unit])).body[0]
         props = await self._get_all(path, UNIT)
         service: dict[str, Any] = {}
+        typed: dict[str, Any] = {}
         if unit.endswith(".service") and props.get("LoadState") == "loaded":
-            service = await self._get_all(path, SERVICE)
+            service = typed = await self._get_all(path, SERVICE)
+        elif props.get("LoadState") == "loaded" and unit.rsplit(".", 1)[-1] in TYPED:
+            typed = await self._get_all(path, TYPED[unit.rsplit(".", 1)[-1]])
         return UnitProps(
             unit=unit,
             load_state=str(props.get("LoadState", "")),
@@ -262,6 +268,7 @@ class DbusSystemd:
             exec_start=tuple(
                 tuple(str(arg) for arg in entry[1]) for entry in service.get("ExecStart", ())
             ),
+            result=str(typed.get("Result", "")),
         )
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome:

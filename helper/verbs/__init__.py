@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from helper.access import Role as Role
-from helper.access import check_access
+from helper.access import Identities, Role, check_access
 from helper.contract.errors import UnknownVerb
 from helper.verbs import (
     daemon_reload,
@@ -40,9 +39,9 @@ REGISTRY: dict[str, VerbSpec] = {
 }
 
 
-def authorize(uid: int | None, verb: str, agent_uid: int | None) -> Role:
-    """Pure over (uid, verb): the caller's role, or PeerRefused / UnknownVerb."""
+def authorize(uid: int | None, verb: str, ids: Identities, *, dry_run: bool = False) -> Role:
+    """Pure over (uid, verb, dry run): the caller's role, or PeerRefused / UnknownVerb."""
     spec = REGISTRY.get(verb)
     if spec is None:
         raise UnknownVerb("unknown verb")
-    return check_access(uid, spec.access, agent_uid)
+    return check_access(uid, spec.access, ids, dry_run=dry_run)

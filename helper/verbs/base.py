@@ -31,6 +31,8 @@ class VerbContext:
     users: UserDb
     lanes: tuple[RunnerLaneMaintainerDesiredState, ...] = ()
     """Every lane lanes.toml declares (the verb's own included)."""
+    proxy: str | None = None
+    """lanes.toml's `[github] proxy`: the runner's way to GitHub (drop-in, registration)."""
 
     @property
     def unit(self) -> str:
@@ -41,7 +43,9 @@ class VerbContext:
         return self.request.dry_run
 
     async def facts(self) -> LaneFacts:
-        return await gather(self.lane, self.policy, self.config.unit_dir, self.users, self.systemd)
+        return await gather(
+            self.lane, self.policy, self.config.unit_dir, self.users, self.systemd, proxy=self.proxy
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ async def run(ctx: VerbContext) -> Result:
     require_user(facts)
     refuse_foreign_dropin(facts)
     refuse_foreign_runner(facts)
-    text = render_dropin(ctx.lane)
+    text = render_dropin(ctx.lane, ctx.proxy)
     dropin = facts.dropin
     out = Outcome(ctx)
     if dropin.current:

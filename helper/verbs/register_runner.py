@@ -77,7 +77,7 @@ async def run(ctx: VerbContext) -> Result:
     require_stopped(facts)
     await require_user_quiet(ctx)
     sha256 = installed_archive(ctx)
-    spec = register_spec(ctx.lane, ctx.policy, ctx.config, sha256)
+    spec = register_spec(ctx.lane, ctx.policy, ctx.config, sha256, proxy=ctx.proxy)
     out = Outcome(ctx)
     if out.step("register_runner", archive_sha256=sha256, **describe_spec(spec)):
         out.actions[-1].update(await run_step(ctx, spec, token_pipe(token.get_secret_value())))
@@ -90,6 +90,6 @@ async def run(ctx: VerbContext) -> Result:
 SPEC = VerbSpec(
     "register-runner",
     WRITE,
-    "a pristine config.sh --unattended --url <web>/<repo> --name <lane> ... as the service user",
+    "a pristine config.sh --unattended --url <web>/<scope> --name <lane> ... as the service user",
     run,
 )

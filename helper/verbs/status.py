@@ -14,6 +14,8 @@ async def run(ctx: VerbContext) -> Result:
         "runner_directory": ctx.lane.runner_directory,
         "service_user": ctx.lane.service_user,
         "repository": ctx.lane.repository,
+        "organization": ctx.lane.organization,
+        "runner_group": ctx.lane.runner_group,
         "labels": list(ctx.lane.labels),
         "changed": False,
         "would_change": False,

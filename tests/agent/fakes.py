@@ -59,6 +59,8 @@ class World:
     tokens_issued: list[str] = field(default_factory=list)
     helper_calls: list[str] = field(default_factory=list)
     fail_verb: str | None = None
+    runner_groups: dict[str, int] = field(default_factory=dict)  # organization runner groups
+    misplace_group: int | None = None  # register into this group whatever the lane declares
 
     def lane_dir(self, lane: str) -> Path:
         return self.root / lane
@@ -127,6 +129,9 @@ class FakeGitHub:
         self.world.runners[runner_id] = runner.model_copy(update={"labels": new})
         return new
 
+    def runner_group_id(self, organization: str, name: str) -> int | None:
+        return self.world.runner_groups.get(name)
+
 
 class FakeHelper:
     def __init__(self, world: World, lanes: LanesFile) -> None:
@@ -159,20 +164,26 @@ class FakeHelper:
             assert token is not None
             (d / ".runner").write_text(
                 f'{{"agentId": {w.next_id}, "agentName": "{lane}", '
-                f'"gitHubUrl": "https://github.com/{desired.repository}"}}'
+                f'"gitHubUrl": "https://github.com/{desired.scope}"}}'
             )
+            group = w.runner_groups.get(desired.runner_group or "", 1)
             labels = tuple(
                 GithubLabel(name=x, type="read-only" if x == "self-hosted" else "custom")
                 for x in desired.labels
             )
             w.runners[w.next_id] = GithubRunner(
-                id=w.next_id, name=lane, status="offline", busy=False, labels=labels
+                id=w.next_id,
+                name=lane,
+                status="offline",
+                busy=False,
+                labels=labels,
+                runner_group_id=w.misplace_group or group,
             )
             w.next_id += 1
         elif verb == "unregister-runner":
             (d / ".runner").unlink(missing_ok=True)
         elif verb == "install-or-update-unit":
-            text = render_dropin(desired)
+            text = render_dropin(desired, self.lanes.github.proxy)
             changed = not dropin.exists() or dropin.read_text() != text
             dropin.parent.mkdir(parents=True, exist_ok=True)
             dropin.write_text(text)
@@ -259,13 +270,14 @@ class FakeUnits:
         return out
 
 
-def declared_in(root: Path, **lane: Any) -> LanesFile:
+def declared_in(root: Path, policy_fields: dict[str, Any] | None = None, **lane: Any) -> LanesFile:
     base = f.desired(registration_root=str(root), **lane)
     policy = HostPolicy(
         allowed_repositories=(f.REPO,),
         approved_hosts=(f.HOST,),
         allowed_registration_roots=(str(root),),
         allowed_service_users=(f.USER,),
+        **(policy_fields or {}),
     )
     return LanesFile(policy=policy, lanes=(base,))
 
@@ -318,12 +330,15 @@ class MemorySchedule:
 
 
 def agent_for(
-    tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW, **lane: Any
+    tmp_path: Path,
+    clock: Callable[[], datetime] = lambda: NOW,
+    policy_fields: dict[str, Any] | None = None,
+    **lane: Any,
 ) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
     root.mkdir()
     world = World(root=root, unit_dir=tmp_path / "units")
-    declared = declared_in(root, **lane)
+    declared = declared_in(root, policy_fields, **lane)
     agent = assemble(
         declared,
         github=FakeGitHub(world),

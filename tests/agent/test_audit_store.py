@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent.audit_store import FilesystemAuditStore, record_id_for
+from agent.audit_store import FilesystemAuditStore, key_index_name, record_id_for
 from agent.contracts import PlanPolicy, RunnerLaneMaintainerAuditRecord
 from agent.errors import AuditConflict, AuditNotFound, AuditStoreError
 from agent.planner import plan
@@ -21,7 +22,7 @@ def record(
 ) -> RunnerLaneMaintainerAuditRecord:
     result = plan(f.declared(), f.desired(), f.absent(), PlanPolicy(), f.NOW)
     fields: dict[str, Any] = {
-        "record_id": record_id_for(f.LANE, status, key, f.NOW),
+        "record_id": record_id_for(status, f.NOW),
         "idempotency_key": key,
         "lane_name": f.LANE,
         "status": status,
@@ -87,9 +88,12 @@ def test_a_symlinked_record_is_not_followed(tmp_path: Path) -> None:
 def test_no_temp_files_are_left_and_mode_is_not_world_readable(tmp_path: Path) -> None:
     store = FilesystemAuditStore(tmp_path)
     store.append(record())
-    (path,) = (tmp_path / f.LANE).iterdir()
-    assert path.suffix == ".json"
-    assert os.stat(path).st_mode & 0o007 == 0
+    written = sorted(p.relative_to(tmp_path / f.LANE) for p in (tmp_path / f.LANE).rglob("*"))
+    (record_file,) = [p for p in written if p.suffix == ".json"]
+    assert [p.parts[0] for p in written if p != record_file] == [".keys", ".keys"]  # dir, entry
+    for path in (tmp_path / f.LANE).rglob("*"):
+        assert os.stat(path).st_mode & 0o007 == 0
+        assert not path.name.startswith(".tmp")
 
 
 def test_registered_secrets_are_masked_before_they_reach_disk(tmp_path: Path) -> None:
@@ -170,3 +174,73 @@ def test_a_full_store_says_where_and_leaves_nothing(
     assert "ENOSPC" in str(caught.value)
     assert str(tmp_path / f.LANE) in str(caught.value)
     assert list((tmp_path / f.LANE).iterdir()) == []
+
+
+def test_keyed_records_get_unique_ids_and_the_key_names_them_through_the_index(
+    tmp_path: Path,
+) -> None:
+    """Ids never derive from keys: the same key in two lanes' histories (or after a history is
+    lost) names two different records; the key finds its record through `.keys/`."""
+    store = FilesystemAuditStore(tmp_path)
+    first = store.append(record("planned", key="same"))
+    shutil.rmtree(tmp_path / f.LANE)  # the lane's history is lost
+    second = store.append(record("planned", key="same"))
+    assert second.record_id != first.record_id
+    assert store.by_key(f.LANE, "same", "planned") == second
+    assert store.by_key(f.LANE, "same", "failed") is None
+    assert store.by_key(f.LANE, "other", "planned") is None
+    index = tmp_path / f.LANE / ".keys" / key_index_name(f.LANE, "same", "planned")
+    assert index.read_text() == second.record_id
+
+
+def test_the_same_key_returns_the_stored_record_without_a_second_write(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    first = store.append(record("failed", key="k"))
+    again = store.append(record("failed", key="k"))
+    assert again == first
+    assert len(list((tmp_path / f.LANE).glob("*.json"))) == 1
+
+
+def test_a_store_written_before_the_index_still_answers_its_keys(tmp_path: Path) -> None:
+    """Old stores named a keyed record by its key digest and had no index: such a record is
+    still the key's record, and the same key writes nothing new."""
+    store = FilesystemAuditStore(tmp_path)
+    legacy_id = key_index_name(f.LANE, "old-key", "planned")
+    old = record("planned", key="old-key", record_id=legacy_id)
+    (tmp_path / f.LANE).mkdir(parents=True)
+    (tmp_path / f.LANE / f"{legacy_id}.json").write_text(old.model_dump_json())
+    assert store.by_key(f.LANE, "old-key", "planned") == old
+    again = store.append(record("planned", key="old-key"))
+    assert again == old
+    assert [p.name for p in (tmp_path / f.LANE).glob("*.json")] == [f"{legacy_id}.json"]
+    with pytest.raises(AuditConflict, match=legacy_id):
+        store.append(record("planned", key="old-key", desired=f.desired(apply=True)))
+
+
+def test_an_index_entry_whose_record_was_quarantined_is_taken_over(tmp_path: Path) -> None:
+    store = FilesystemAuditStore(tmp_path)
+    first = store.append(record("planned", key="k"))
+    (tmp_path / f.LANE / f"{first.record_id}.json").write_text("{not json")
+    assert store.latest(f.LANE) is None  # quarantined
+    second = store.append(record("planned", key="k"))
+    assert second.record_id != first.record_id
+    assert store.by_key(f.LANE, "k", "planned") == second
+
+
+def test_a_writer_that_loses_the_race_for_a_key_leaves_no_second_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer indexes the same key between this writer's look-up and its index: the
+    record it wrote is taken back and the winner's is the answer."""
+    store = FilesystemAuditStore(tmp_path)
+    winner = store.append(record("planned", key="k"))
+    real = store.by_key
+    calls: list[str] = []
+
+    def first_miss(lane: str, key: str, status: str) -> RunnerLaneMaintainerAuditRecord | None:
+        calls.append(key)
+        return None if len(calls) == 1 else real(lane, key, status)
+
+    monkeypatch.setattr(store, "by_key", first_miss)
+    assert store.append(record("planned", key="k")) == winner
+    assert [p.stem for p in (tmp_path / f.LANE).glob("*.json")] == [winner.record_id]

@@ -137,3 +137,40 @@ def test_version_names_the_installed_package(capsys: pytest.CaptureFixture[str])
     assert done.value.code == 0
     expected = metadata.version("launchplane-runner-maintainer")
     assert capsys.readouterr().out == f"launchplane-agent {expected}\n"
+
+
+GHES_HALF = """
+[github]
+api_url = "https://ghes.example/api/v3"
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["plan"], ["status"], ["reconcile"], ["apply", "--lane", "cm-website-chris-testing"]],
+)
+def test_a_ghes_with_one_setting_missing_is_refused_before_anything(
+    host: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """Only the API URL set: runners would register at github.com. Every entry point says so
+    naming the file, the missing setting and the fix; nothing is asked of GitHub or written."""
+    write_secret(host / "credentials" / "github-token", PAT)
+    lanes = host / "lanes.toml"
+    lanes.write_text(cli.example_path("lanes.toml").read_text() + GHES_HALF)
+    monkeypatch.setenv("LAUNCHPLANE_LANES_FILE", str(lanes))
+    err = refused(host, capsys, *command)
+    assert f"{lanes}: github.web_url: missing: api_url points at ghes.example" in err
+    assert "set web_url (for a GitHub Enterprise Server, its https://ghes.example)" in err
+
+
+def test_an_environment_override_that_splits_github_is_refused(
+    host: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit drop-in of old (LAUNCHPLANE_GITHUB_API_URL alone) no longer half-works."""
+    write_secret(host / "credentials" / "github-token", PAT)
+    monkeypatch.setenv("LAUNCHPLANE_GITHUB_API_URL", "https://ghes.example/api/v3")
+    err = refused(host, capsys, "status")
+    assert "github.web_url: missing: api_url points at ghes.example" in err

@@ -18,6 +18,7 @@ def test_the_agent_settings_come_from_one_function() -> None:
             "LAUNCHPLANE_AUDIT_DIR": "/tmp/lp/audits",
             "LAUNCHPLANE_CACHE_DIR": "/tmp/lp/cache",
             "LAUNCHPLANE_GITHUB_API_URL": "http://127.0.0.1:9/api/v3",
+            "LAUNCHPLANE_GITHUB_WEB_URL": "http://127.0.0.1:9",
             "LAUNCHPLANE_EVIDENCE_URL": "https://evidence.example",
         }
     )

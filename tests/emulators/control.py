@@ -12,6 +12,8 @@ and runners a test needs that config.sh would never make (unmanaged, busy, pinne
     POST   /_emulator/repos/{owner}/{repo}          declare a repository
     POST   /_emulator/repos/{owner}/{repo}/runners  {"name", "labels", "busy", "status", ...}
     POST   /_emulator/repos/{owner}/{repo}/registration-token   mint one without REST auth
+    POST   /_emulator/orgs/{org}                    declare an organization (with `Default`)
+    POST   /_emulator/orgs/{org}/runner-groups      {"name"}: add a runner group -> {"id", ...}
     PATCH  /_emulator/runners/{id}                  {"busy", "status" (null unpins), "version"}
     DELETE /_emulator/runners/{id}                  server-side deletion (even when busy)
     POST   /_emulator/runners/{id}/message          {"message": "restart" | "update"}
@@ -29,6 +31,7 @@ from tests.emulators.github_app import EmuRequest, EmuResponse, GitHubApp, error
 from tests.emulators.github_state import StateError
 
 REPO = re.compile(r"^/_emulator/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
+ORG = re.compile(r"^/_emulator/orgs/(?P<org>[^/]+)(?P<rest>/runner-groups)?$")
 RUNNER = re.compile(r"^/_emulator/runners/(?P<id>[0-9]+)(?P<rest>/message|/jobs)?$")
 SETTINGS = frozenset({"session_timeout", "offline_lag", "rate_limit", "minimum_runner_version"})
 
@@ -77,6 +80,15 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> EmuResponse:
         return json_response(200, dataclasses.asdict(state.settings))
     if match := REPO.match(path):
         return _repository(app, request, match, body)
+    if (match := ORG.match(path)) and method == "POST":
+        if match["rest"] is None:
+            state.add_organization(match["org"])
+            return json_response(201, {"organization": match["org"]})
+        known = state.organization(match["org"])
+        if known is None:
+            return error(404, "Not Found")
+        group = state.add_runner_group(known, str(body["name"]))
+        return json_response(201, dataclasses.asdict(group))
     if match := RUNNER.match(path):
         runner = state.runner(None, int(match["id"]))
         if runner is None:

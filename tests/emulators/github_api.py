@@ -168,6 +168,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     p.add_argument("--state-file", type=Path, help="load and persist the world here")
     p.add_argument("--repo", action="append", default=[], help="owner/name (repeatable)")
+    p.add_argument("--org", action="append", default=[], help="an organization (repeatable)")
+    p.add_argument(
+        "--runner-group", action="append", default=[], help="ORG/NAME: a runner group (repeatable)"
+    )
     p.add_argument("--pat-file", type=Path, help="file holding a token the emulator accepts")
     p.add_argument("--runner-tarball", type=Path, help="served by the downloads endpoint")
     p.add_argument("--runner-version", default=RUNNER_VERSION)
@@ -195,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for repository in args.repo:
         emulator.state.add_repository(repository)
+    for organization in args.org:
+        emulator.state.add_organization(organization)
+    for group in args.runner_group:
+        organization, _, name = group.partition("/")
+        emulator.state.add_organization(organization)
+        emulator.state.add_runner_group(organization, name)
     if args.pat_file is not None:
         emulator.state.add_pat(args.pat_file.read_text(encoding="utf-8").strip())
     if args.app_id:

@@ -252,9 +252,11 @@ class GitHubApp:
             response.headers.update(self._rate_headers(identity))
             return response, identity.kind, fault.kind if fault else None
 
-        repository = None
+        repository = None  # the scope: a repository, or an organization's login
         if "owner" in match.groupdict():
             repository = self.state.repository(match["owner"], match["repo"])
+        elif "org" in match.groupdict():
+            repository = self.state.organization(match["org"])
         try:
             refusal = self._authorize(request, operation, identity, repository)
             response = refusal or handler(self, Context(request, match, identity, repository))
@@ -404,7 +406,7 @@ class GitHubApp:
         if operation.startswith("apps/"):
             if identity.kind != "app":
                 return error(401, "A JSON web token could not be decoded")
-            if operation == "apps/get-repo-installation" and (
+            if operation in ("apps/get-repo-installation", "apps/get-org-installation") and (
                 repository is None or not identity.sees(repository)
             ):
                 return error(404, "Not Found")
@@ -731,3 +733,8 @@ def installation_token(app: GitHubApp, ctx: Context) -> EmuResponse:
             "repository_selection": "selected",
         },
     )
+
+
+from tests.emulators import github_orgs  # noqa: E402 - registers the organization routes
+
+del github_orgs

@@ -1,4 +1,6 @@
-"""The GitHub emulator's world: repositories, runners, labels, tokens, sessions, rate limits.
+"""The GitHub emulator's world: repositories, organizations and their runner groups, runners,
+labels, tokens, sessions, rate limits. A runner's `repository` is its scope: `owner/name`, or
+an organization's login (which never contains '/').
 
 Secrets are kept only as SHA-256 digests, so no dump, log or state file can leak one."""
 
@@ -70,6 +72,34 @@ class Runner:
 
 
 @dataclass
+class RunnerGroup:
+    """An organization's runner group; every organization has `Default` (id 1), as on GitHub."""
+
+    id: int
+    organization: str
+    name: str
+    default: bool = False
+
+    def api(self, base: str) -> dict[str, Any]:
+        group = f"{base}/api/v3/orgs/{self.organization}/actions/runner-groups/{self.id}"
+        return {
+            "id": self.id,
+            "name": self.name,
+            "visibility": "all",
+            "default": self.default,
+            "runners_url": f"{group}/runners",
+            "inherited": False,
+            "allows_public_repositories": False,
+            "restricted_to_workflows": False,
+            "selected_workflows": [],
+            "workflow_restrictions_read_only": False,
+        }
+
+
+DEFAULT_GROUP_ID = 1
+
+
+@dataclass
 class Job:
     """A job queued for one runner; its listener runs `script` and reports the result."""
 
@@ -121,6 +151,9 @@ class World:
     apps: list[App] = field(default_factory=list)
     buckets: dict[str, RateBucket] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+    organizations: list[str] = field(default_factory=list)
+    runner_groups: list[RunnerGroup] = field(default_factory=list)
+    next_group_id: int = DEFAULT_GROUP_ID + 1
     next_runner_id: int = 1
     next_label_id: int = 1
     clock_offset: float = 0.0
@@ -185,6 +218,9 @@ class State:
             buckets={k: RateBucket(**v) for k, v in raw["buckets"].items()},
             tokens={k: IssuedToken(**v) for k, v in raw["tokens"].items()},
             jobs={k: Job(**v) for k, v in raw.get("jobs", {}).items()},
+            organizations=list(raw.get("organizations", [])),
+            runner_groups=[RunnerGroup(**g) for g in raw.get("runner_groups", [])],
+            next_group_id=raw.get("next_group_id", DEFAULT_GROUP_ID + 1),
             next_runner_id=raw["next_runner_id"],
             next_label_id=raw["next_label_id"],
             clock_offset=raw.get("clock_offset", 0.0),
@@ -233,6 +269,37 @@ class State:
         wanted = f"{owner}/{name}".lower()
         with self.lock:
             return next((r for r in self.world.repositories if r.lower() == wanted), None)
+
+    def add_organization(self, organization: str) -> None:
+        """An organization with its `Default` runner group."""
+        with self.mutate() as w:
+            if organization.lower() not in (o.lower() for o in w.organizations):
+                w.organizations.append(organization)
+                w.runner_groups.append(
+                    RunnerGroup(DEFAULT_GROUP_ID, organization, "Default", default=True)
+                )
+
+    def organization(self, login: str) -> str | None:
+        with self.lock:
+            return next((o for o in self.world.organizations if o.lower() == login.lower()), None)
+
+    def scope(self, owner: str, name: str | None) -> str | None:
+        """A repository (`owner`, `name`) or, with `name` None, an organization."""
+        return self.organization(owner) if name is None else self.repository(owner, name)
+
+    def add_runner_group(self, organization: str, name: str) -> RunnerGroup:
+        with self.mutate() as w:
+            group = RunnerGroup(w.next_group_id, organization, name)
+            w.next_group_id += 1
+            w.runner_groups.append(group)
+            return group
+
+    def runner_groups_of(self, scope: str) -> list[RunnerGroup]:
+        """An organization's groups; a repository has only its `Default` pool."""
+        with self.lock:
+            if "/" in scope:
+                return [RunnerGroup(DEFAULT_GROUP_ID, scope, "Default", default=True)]
+            return [g for g in self.world.runner_groups if g.organization.lower() == scope.lower()]
 
     def add_pat(
         self, token: str, repositories: list[str] | None = None, permission: str = "admin"
@@ -349,6 +416,7 @@ class State:
         version: str | None = None,
         client_id: str | None = None,
         disable_update: bool = False,
+        runner_group_id: int = DEFAULT_GROUP_ID,
     ) -> Runner:
         with self.mutate() as w:
             runner = Runner(
@@ -362,6 +430,7 @@ class State:
                 client_id=client_id,
                 forced_status=status,
                 disable_update=disable_update,
+                runner_group_id=runner_group_id,
             )
             w.next_runner_id += 1
             w.runners[runner.id] = runner
@@ -549,6 +618,8 @@ class State:
                 "now": now,
                 "settings": asdict(self.settings),
                 "repositories": list(self.world.repositories),
+                "organizations": list(self.world.organizations),
+                "runner_groups": [asdict(g) for g in self.world.runner_groups],
                 "runners": [
                     {
                         **self.api_runner(r),

@@ -20,7 +20,7 @@ from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPEC_ENV = "LAUNCHPLANE_GITHUB_OPENAPI"
-VENDORED_SPEC = Path(__file__).with_name("github-openapi") / "actions-runners.json"
+VENDORED_SPEC = Path(__file__).with_name("github-openapi") / "actions-runners-repo-and-org.json"
 SPEC_HOST = "https://api.github.com"  # the description's only server; paths are matched as if on it
 
 

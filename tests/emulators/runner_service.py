@@ -7,6 +7,7 @@ replaces or deletes its agent there; `run.sh` trades the agent's client id for a
 opens a session, polls it (the heartbeat that keeps the runner online) and deletes it on exit.
 
     POST   /api/v3/actions/runner-registration         {url, runner_event} -> {url, token, ...}
+    GET    /_emulator/actions/{owner}/{repo}/pools       the runner groups config.sh may choose
     GET    /_emulator/actions/{owner}/{repo}/agents?name=N
     POST   /_emulator/actions/{owner}/{repo}/agents      add (409 if the name exists)
     PUT    /_emulator/actions/{owner}/{repo}/agents/{id} replace (--replace)
@@ -18,6 +19,10 @@ opens a session, polls it (the heartbeat that keeps the runner online) and delet
                                                          {message, job: {id, script} | null}
     DELETE /_emulator/actions/{owner}/{repo}/sessions/{sid}            offline now
     POST   /_emulator/actions/{owner}/{repo}/jobs/{jid}  {result, exitCode, output}: job done
+
+An organization's runners use the same routes with `-/{org}` in place of `{owner}/{repo}`
+(`-` is no GitHub login). `--url <web>/<org>` registers an organization runner, into the pool
+(runner group) config.sh chose: `poolId` in the agent's body.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ SESSIONS = re.compile(TENANT + r"/sessions$")
 SESSION = re.compile(TENANT + r"/sessions/(?P<sid>[0-9a-f]+)$")
 MESSAGES = re.compile(TENANT + r"/sessions/(?P<sid>[0-9a-f]+)/messages$")
 JOB = re.compile(TENANT + r"/jobs/(?P<jid>[0-9a-f]+)$")
+POOLS = re.compile(TENANT + r"/pools$")
+ORG_TENANT = "-"  # `/_emulator/actions/-/{org}`: an organization's tenant
 TENANT_LIFETIME = 3600.0
 ACCESS_LIFETIME = 3600.0
 
@@ -108,6 +115,7 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
                 (SESSION, "session"),
                 (MESSAGES, "messages"),
                 (JOB, "job"),
+                (POOLS, "pools"),
             )
             if (match := pattern.match(path))
         ),
@@ -116,15 +124,22 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> tuple[EmuResponse, str]:
     if found is None:
         return _fail(404, "NotFound", "Not Found"), "actions-service"
     match, name = found
-    repository = state.repository(match["owner"], match["repo"])
+    organization = match["owner"] == ORG_TENANT
+    repository = (
+        state.organization(match["repo"])
+        if organization
+        else state.repository(match["owner"], match["repo"])
+    )
     token = _bearer(request)
     if repository is None or token is None:
         return _fail(401, "Unauthorized", "Unauthorized"), f"actions/{name}"
 
-    if name in ("agents", "agent"):
+    if name in ("agents", "agent", "pools"):
         tenant = state.token(token, ("tenant-register", "tenant-remove"))
         if tenant is None or (tenant.repository or "").lower() != repository.lower():
             return _fail(401, "Unauthorized", "Unauthorized"), f"actions/{name}"
+        if name == "pools":
+            return _pools(app, repository), "actions/pools"
         return _agents(app, request, match, repository, tenant.kind), f"actions/{name}"
 
     access = state.token(token, ("oauth",))
@@ -173,9 +188,9 @@ def _registration(app: GitHubApp, request: EmuRequest) -> EmuResponse:
     url = str(body.get("url", ""))
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
-    if scheme != "RemoteAuth" or event not in ("register", "remove") or len(segments) != 2:
+    if scheme != "RemoteAuth" or event not in ("register", "remove") or len(segments) not in (1, 2):
         return json_response(400, {"message": "Bad Request"})
-    repository = app.state.repository(segments[0], segments[1])
+    repository = app.state.scope(segments[0], segments[1] if len(segments) == 2 else None)
     issued = app.state.token(
         value.strip(), ("registration",) if event == "register" else ("remove",)
     )
@@ -186,15 +201,33 @@ def _registration(app: GitHubApp, request: EmuRequest) -> EmuResponse:
     ):
         return json_response(404, {"message": "Not Found"})  # what GitHub answers a bad token
     tenant, _ = app.state.mint(f"tenant-{event}", repository, lifetime=TENANT_LIFETIME)
+    where = repository if "/" in repository else f"{ORG_TENANT}/{repository}"
     return json_response(
         200,
         {
-            "url": f"{request.base}/_emulator/actions/{repository}",
+            "url": f"{request.base}/_emulator/actions/{where}",
             "token_schema": "OAuthAccessToken",
             "token": tenant,
             "use_v2_flow": False,
         },
     )
+
+
+def _pools(app: GitHubApp, scope: str) -> EmuResponse:
+    """The agent pools (runner groups) of the scope, as the service lists them to config.sh."""
+    groups = app.state.runner_groups_of(scope)
+    value = [
+        {"id": x.id, "name": x.name, "isHosted": False, "isInternal": x.default} for x in groups
+    ]
+    return json_response(200, {"count": len(value), "value": value})
+
+
+def _pool_id(app: GitHubApp, scope: str, body: Any) -> int:
+    """The pool the agent is added to: `poolId` of the body, one of the scope's groups."""
+    wanted = body.get("poolId", 1) if isinstance(body, dict) else 1
+    if not any(x.id == wanted for x in app.state.runner_groups_of(scope)):
+        raise StateError(404, f"No agent pool found with identifier {wanted}.", "NotFound")
+    return int(wanted)
 
 
 def _agents(
@@ -219,6 +252,7 @@ def _agents(
     system = any(isinstance(x, dict) and x.get("type") == "system" for x in labels)
     client_id = secrets.token_hex(16)
     state.check_version(str(body.get("version", "")))
+    pool = _pool_id(app, repository, body)
     if method == "POST" and "id" not in match.groupdict():
         name = str(body.get("name", ""))
         if any(r.name.lower() == name.lower() for r in state.runners_of(repository)):
@@ -233,6 +267,7 @@ def _agents(
             ephemeral=bool(body.get("ephemeral", False)),
             disable_update=bool(body.get("disableUpdate", False)),
             client_id=client_id,
+            runner_group_id=pool,
         )
         return json_response(200, _agent(app, runner, request.base))
     if method == "PUT" and "id" in match.groupdict():
@@ -247,6 +282,7 @@ def _agents(
             existing.ephemeral = bool(body.get("ephemeral", False))
             existing.disable_update = bool(body.get("disableUpdate", False))
             existing.busy = False
+            existing.runner_group_id = pool
             for key in [k for k, t in world.tokens.items() if t.runner_id == existing.id]:
                 del world.tokens[key]
         return json_response(200, _agent(app, existing, request.base))

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from agent.github import GitHubClient, GitHubSettings, TokenCredential
 from agent.github.auth import Credential
+from helper.contract import logs
 from tests.emulators.clock import EmulatorClock
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_app import GitHubApp
@@ -34,6 +34,7 @@ PAT = "ghp_EmulatorAdminToken0123456789abcdefXYZ"
 READ_ONLY_PAT = "ghp_EmulatorReadOnlyToken0123456789abcdef"
 REPO = "octo-org/octo-repo"
 OTHER_REPO = "octo-org/other-repo"
+ORG = "octo-org"  # also an organization: organization-scoped runners
 START = 1_750_000_000.0  # 2025-06-15T15:06:40Z: every emulated clock starts here, frozen
 RUNNER_USER = "lp-test-runner"
 APP_ID = "424242"
@@ -55,15 +56,17 @@ class Sleeps:
 def seed(state: State) -> None:
     state.add_repository(REPO)
     state.add_repository(OTHER_REPO)
+    state.add_organization(ORG)
     state.add_pat(PAT)
     state.add_pat(READ_ONLY_PAT, permission="read")
 
 
 @pytest.fixture(autouse=True)
 def _default_structlog() -> None:
-    """Start from structlog's defaults: another test may have configured it to write to a
-    capture stream that pytest has closed since."""
-    structlog.reset_defaults()
+    """Start from the project's default set-up (JSON on the stderr of the moment): another
+    test may have configured it to write to a capture stream that pytest has closed since.
+    Not structlog's own defaults, which print to stdout, where the CLIs' output goes."""
+    logs.configure(json_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -197,7 +197,7 @@ def test_settings_from_the_environment() -> None:
         "https://ghes.example",
     )
     assert GitHubSettings.from_environment({}).api_url == "https://api.github.com"
-    with pytest.raises(ConfigError, match="api_url"):
+    with pytest.raises(ConfigError, match="LAUNCHPLANE_GITHUB_API_URL"):
         GitHubSettings.from_environment({"LAUNCHPLANE_GITHUB_API_URL": "ftp://x"})
     assert isinstance(TokenCredential(token=SecretStr("x")).token, SecretStr)
 

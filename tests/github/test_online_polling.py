@@ -50,8 +50,8 @@ class GoesOnlineAt(Sleeps):
 def lane_runner(emulator: GitHubEmulator, status: str) -> int:
     """The example lane's runner in the emulator, its status pinned: its id."""
     desired = f.desired()
-    emulator.state.add_repository(desired.repository)
-    return emulator.state.add_runner(desired.repository, desired.lane_name, status=status).id
+    emulator.state.add_repository(desired.scope)
+    return emulator.state.add_runner(desired.scope, desired.lane_name, status=status).id
 
 
 def _bucket_used(emulator: GitHubEmulator) -> int:
@@ -134,9 +134,7 @@ def test_a_failed_first_read_keeps_the_next_one_fresh(
     desired = f.desired()
     lane_runner(emulator, "online")
     client = make_client(max_attempts=1)
-    client.runners_named(
-        desired.repository, desired.lane_name
-    )  # an earlier answer in the ETag cache
+    client.runners_named(desired.scope, desired.lane_name)  # an earlier answer in the ETag cache
     emulator.fault("status", status=503, operation=LIST, count=1)
     before = len(emulator.requests(LIST))
 

@@ -69,9 +69,22 @@ def test_golden_lane_with_specifier_characters() -> None:
 
 
 def test_the_renderer_has_no_input_a_secret_could_come_through() -> None:
-    assert list(inspect.signature(render_dropin).parameters) == ["lane"]
+    assert list(inspect.signature(render_dropin).parameters) == ["lane", "proxy"]
     fields = set(RunnerLaneMaintainerDesiredState.model_fields)
     assert not {f for f in fields if re.search("token|secret|password|key", f)}
+    with pytest.raises(ValueError, match="must not carry a user or password"):
+        render_dropin(lane(), "http://user:hunter2@proxy.example:3128")
+
+
+def test_a_proxy_reaches_the_runner_and_nothing_changes_without_one() -> None:
+    plain = render_dropin(lane())
+    assert render_dropin(lane(), None) == plain
+    assert "proxy" not in plain.lower()
+    text = render_dropin(lane(), "http://proxy.example:3128")
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        assert f"\nEnvironment={name}=http://proxy.example:3128\n" in text
+    assert read_dropin_marks(text).owned_by(LANE)
+    assert rendered_hash(lane(), "http://proxy.example:3128") != rendered_hash(lane())
 
 
 def test_marks_of_a_rendered_dropin() -> None:

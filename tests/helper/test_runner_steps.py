@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from helper import runner_steps
+from helper import runner_common, runner_steps
 from helper.config import STEPS_PROGRAM
-from helper.runner_steps import UnsafeArchive, safe_members
+from helper.runner_archive import UnsafeArchive, safe_members
 from tests.helper.conftest import CANARY, FAKE_CONFIG_SH, fake_config_tarball, runner_tarball
 
 URL = "http://127.0.0.1:9/o/r"
@@ -39,14 +39,37 @@ def runner_dir(tmp_path: Path) -> Path:
     return d
 
 
-def test_the_step_program_uses_the_standard_library_only() -> None:
-    tree = ast.parse(Path(STEPS_PROGRAM).read_text())
-    modules = {
-        (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    } | {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert modules - {"__future__"} <= set(sys.stdlib_module_names)
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+
+
+def stdlib_closure(program: Path) -> set[str]:
+    """The top-level modules a step script loads, following its `helper.runner_*` siblings
+    (the only package modules it may load)."""
+    seen: set[str] = set()
+    todo, tops = [program], set()
+    while todo:
+        names = _imports(todo.pop())
+        for name in names:
+            if name.startswith("helper.") and name not in seen:
+                assert name.startswith("helper.runner_"), name
+                seen.add(name)
+                todo.append(program.with_name(name.removeprefix("helper.") + ".py"))
+            elif not name.startswith("helper."):
+                tops.add(name.split(".")[0])
+    return tops - {"__future__"}
+
+
+@pytest.mark.parametrize("script", ["runner_steps.py", "runner_remove.py"])
+def test_the_step_programs_use_the_standard_library_only(script: str) -> None:
+    """Each step and the siblings it loads (the archive check, the shared syntax) import
+    only the stdlib."""
+    tops = stdlib_closure(Path(STEPS_PROGRAM).with_name(script))
+    assert tops <= set(sys.stdlib_module_names)
+    assert {"os", "sys"} <= tops
 
 
 @pytest.fixture
@@ -109,7 +132,7 @@ def test_register_refuses_an_archive_that_is_not_the_named_one(
     assert register(runner_dir, (path, sha)).returncode == runner_steps.EXIT_CHECKSUM
     (tmp_path / "link").symlink_to(tmp_path / "cache")
     linked = str(tmp_path / "link" / Path(path).name)
-    assert register(runner_dir, (linked, sha)).returncode == runner_steps.EXIT_UNSAFE
+    assert register(runner_dir, (linked, sha)).returncode == runner_common.EXIT_UNSAFE
     assert not (runner_dir / "config-calls.log").exists()
     assert not (runner_dir / ".runner").exists()
 
@@ -130,7 +153,7 @@ def test_register_refuses_bad_values(
     runner_dir: Path, archive: tuple[str, str], args: list[str], stdin: str
 ) -> None:
     done = register(runner_dir, archive, *args, token=stdin.encode())
-    assert done.returncode == runner_steps.EXIT_USAGE
+    assert done.returncode == runner_common.EXIT_USAGE
     assert not (runner_dir / "config-calls.log").exists()
 
 
@@ -162,8 +185,8 @@ def test_unregister_forgets_the_registration_without_running_runner_code(
 
 
 def test_unknown_steps_are_refused() -> None:
-    assert step("shell", "-c", "id").returncode == runner_steps.EXIT_USAGE
-    assert step().returncode == runner_steps.EXIT_USAGE
+    assert step("shell", "-c", "id").returncode == runner_common.EXIT_USAGE
+    assert step().returncode == runner_common.EXIT_USAGE
 
 
 def test_extract_verifies_the_bytes_it_extracts(tmp_path: Path) -> None:
@@ -181,7 +204,7 @@ def test_extract_refuses_a_symlinked_lane_directory(tmp_path: Path) -> None:
     (tmp_path / "lane").symlink_to(tmp_path / "elsewhere")
     data = runner_tarball({"run.sh": b"x"})
     done = step("extract", str(tmp_path), "lane", hashlib.sha256(data).hexdigest(), stdin=data)
-    assert done.returncode == runner_steps.EXIT_UNSAFE
+    assert done.returncode == runner_common.EXIT_UNSAFE
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
@@ -235,3 +258,32 @@ def test_safe_members_normalises_names_and_modes() -> None:
 def test_safe_members_refuses(members: list[tarfile.TarInfo]) -> None:
     with pytest.raises(UnsafeArchive):
         safe_members(members)
+
+
+def test_register_an_organization_runner_into_its_group(
+    runner_dir: Path, archive: tuple[str, str]
+) -> None:
+    """An organization URL (one path segment) and the group as `--runnergroup`, last."""
+    org_url = "http://127.0.0.1:9/acme"
+    done = step(
+        "register", str(runner_dir), org_url, "lane-1", "a,b", *archive, "build",
+        stdin=CANARY.encode() + b"\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    argv = (runner_dir / "config-calls.log").read_text().splitlines()[1]
+    assert argv == (
+        f"argv:--unattended --url {org_url} --name lane-1 --labels a,b --work _work --replace "
+        "--disableupdate --runnergroup build"
+    )
+
+
+@pytest.mark.parametrize("group", ["two words", "-x", "../etc", "a;b", "", "x" * 101])
+def test_register_refuses_a_bad_runner_group(
+    runner_dir: Path, archive: tuple[str, str], group: str
+) -> None:
+    done = step(
+        "register", str(runner_dir), URL, "lane-1", "a", *archive, group,
+        stdin=CANARY.encode() + b"\n",
+    )  # fmt: skip
+    assert done.returncode == runner_common.EXIT_USAGE
+    assert not (runner_dir / "config-calls.log").exists()

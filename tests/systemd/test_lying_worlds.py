@@ -47,6 +47,9 @@ LIB_DROPIN_DIR = f"/usr/lib/systemd/system/{UNIT}.d"
 FORGED = "/usr/local/libexec/lp-forged-run.sh"
 OUTSIDER_UNIT = "lp-test-outsider.service"
 CRASHER_UNIT = "lp-test-crasher.service"
+IMPOSTOR_UNIT = "lp-test-impostor.service"
+IMPOSTOR_COPY = "/var/tmp/lp-impostor"
+CONFLICT = "A session for this runner already exists."
 
 Host = InstalledHost
 
@@ -306,6 +309,60 @@ def stop_outsider(host: Host, github: GitHubInside) -> None:
     host.sandbox.systemctl("reset-failed", OUTSIDER_UNIT, check=False)
 
 
+def impostor(user: str, *, unit_up: bool) -> Callable[[Host, GitHubInside], None]:
+    """A listener outside the lane's unit holds the runner's session: the unit is stopped
+    (its listener ends its session), the impostor opens one with the lane's registration and
+    GitHub shows the runner online; then (`unit_up`) the unit is started again and its own
+    listener loops on "A session for this runner already exists.". The service user's
+    impostor runs the lane's own `run.sh`; another user's runs a copy of the lane directory
+    (what a stolen `.credentials` on another machine would do)."""
+
+    def lie(host: Host, github: GitHubInside) -> None:
+        sb = host.sandbox
+        sb.systemctl("stop", UNIT)
+        wait_for(lambda: github_runner(github)["status"] == "offline", timeout=60, what="offline")
+        root = RUNNER_DIR
+        if user != SERVICE_USER:
+            root = IMPOSTOR_COPY
+            sb.sh('rm -rf "$2" && cp -a "$1" "$2" && chown -R "$3" "$2"', RUNNER_DIR, root, user)
+        sb.exec(
+            "systemd-run",
+            f"--unit={IMPOSTOR_UNIT}",
+            f"--uid={user}",
+            f"--working-directory={root}",
+            f"{root}/run.sh",
+        )
+        wait_for(
+            lambda: github_runner(github)["status"] == "online",
+            timeout=60,
+            what="the impostor's session",
+        )
+        if not unit_up:
+            return
+        since = sb.exec("date", "+@%s").stdout.strip()
+        sb.systemctl("start", UNIT)
+        wait_for(
+            lambda: (
+                CONFLICT
+                in sb.exec(
+                    "journalctl", "--no-pager", "-o", "cat", "-u", UNIT, "--since", since
+                ).stdout
+            ),
+            timeout=60,
+            what="the lane's listener to meet the impostor's session",
+        )
+
+    return lie
+
+
+def stop_impostor(host: Host, github: GitHubInside) -> None:
+    del github
+    host.sandbox.systemctl("stop", IMPOSTOR_UNIT, check=False)
+    host.sandbox.systemctl("reset-failed", IMPOSTOR_UNIT, check=False)
+    host.sandbox.exec("rm", "-rf", IMPOSTOR_COPY)
+    host.sandbox.systemctl("restart", UNIT, check=False)  # its listener takes the session
+
+
 def crash_loop(host: Host, github: GitHubInside) -> None:
     """The runner dies every few seconds; systemd keeps bringing it back."""
     del github
@@ -375,6 +432,13 @@ def fault(kind: str, **spec: Any) -> Callable[[Host, GitHubInside], None]:
     return lie
 
 
+def poisoned_answer(host: Host, github: GitHubInside) -> None:
+    """One malformed inventory answer carrying the ETag of the good body (what a cache that
+    kept it would revalidate for ever with 304s); a pass meets it, the next one must not."""
+    fault("corrupt", operation="actions/list-self-hosted-runners-for-repo", count=1)(host, github)
+    reconcile(host)
+
+
 def clear_faults(host: Host, github: GitHubInside) -> None:
     del host
     github.request("DELETE", "/_emulator/faults", auth=False)
@@ -415,6 +479,30 @@ def systemctl(*args: str) -> Callable[[Host, GitHubInside], None]:
         host.sandbox.systemctl(*args, check=False)
 
     return change
+
+
+CORRUPT_RECORD = f"{AUDITS}/{LANE}/20991231t235959-completed-00000000deadbeef.json"
+
+
+def corrupt_record(host: Host, github: GitHubInside) -> None:
+    """The newest file of the lane's audit history is not a record (a torn write, a disk
+    error): the pass must skip and quarantine it, not fail every lane or trust it."""
+    del github
+    host.sandbox.sh(
+        'printf "{not json" > "$1" && chown launchplane-agent: "$1" && touch -d "+1 day" "$1"',
+        CORRUPT_RECORD,
+    )
+
+
+def remove_corrupt_record(host: Host, github: GitHubInside) -> None:
+    del github
+    host.sandbox.exec("rm", "-f", CORRUPT_RECORD)
+
+
+def corrupt_record_truth(host: Host, github: GitHubInside) -> str | None:
+    if host.sandbox.exec("test", "-e", CORRUPT_RECORD, check=False).returncode == 0:
+        return "the corrupt record was left in the history"
+    return lane_truth(host, github)
 
 
 def removed(host: Host, github: GitHubInside) -> None:
@@ -522,6 +610,25 @@ WORLDS = [
         undo=stop_outsider,
     ),
     World(
+        "impostor_of_the_service_user_holds_the_session_unit_up",
+        impostor(SERVICE_USER, unit_up=True),
+        frozenset({PROCESS_GATE, "process_outside_unit"}),
+        undo=stop_impostor,
+    ),
+    World(
+        "impostor_of_the_service_user_holds_the_session_unit_down",
+        impostor(SERVICE_USER, unit_up=False),
+        frozenset({PROCESS_GATE, "process_outside_unit"}),
+        undo=stop_impostor,
+    ),
+    World(
+        "impostor_elsewhere_holds_the_session_unit_up",
+        impostor("nobody", unit_up=True),
+        frozenset({PROCESS_GATE, "session_conflict"}),
+        undo=stop_impostor,
+        notes="another uid from a copy of the lane directory: a stolen registration",
+    ),
+    World(
         "crash_loop_sampled_while_active",
         crash_loop,
         # caught by the stability window, or — when a kill lands in the pass's own start job —
@@ -580,6 +687,22 @@ WORLDS = [
         notes="apply = true: the pass must re-create it, not replay the first create",
     ),
     World(
+        "cache_poisoned_by_one_malformed_answer",
+        poisoned_answer,
+        frozenset(),  # nothing to name: GitHub answers well again, the lane must be proven
+        undo=clear_faults,
+        truth=lane_truth,
+        notes="a body that does not parse is never cached: the next pass reads GitHub anew",
+    ),
+    World(
+        "corrupt_record_in_the_audit_store",
+        corrupt_record,
+        frozenset(),  # nothing to name: the lane is healthy, the pass must still prove it
+        undo=remove_corrupt_record,
+        truth=corrupt_record_truth,
+        notes="quarantined to audits/.quarantine/, the lane proven as it is",
+    ),
+    World(
         "unit_masked",
         systemctl("mask", "--runtime", UNIT),
         frozenset({UNIT_GATE, "unit_masked", "unknown_conflict"}),
@@ -587,8 +710,16 @@ WORLDS = [
     ),
 ]
 
-KNOWN_LIES: set[str] = set()
-"""Worlds that today's gates still write `completed` for (strict xfail until fixed)."""
+KNOWN_LIES: set[str] = {"impostor_elsewhere_holds_the_session_unit_up"}
+"""Worlds that today's gates still write `completed` for (strict xfail until fixed).
+
+impostor_elsewhere_holds_the_session_unit_up: the only local trace of a session held by
+another machine is the lane listener's own conflict message, and the agent can read none of
+its carriers: the journal needs the `systemd-journal`/`adm` group (privileged), the real
+runner's `_diag/Runner_*.log` is written under the unit's `UMask=0027` (0640, readable by
+neither the agent nor the capability-less root helper) and the emulator writes no `_diag`;
+the listener's exit 5 comes only after 240 s of conflicts, so the restart it causes falls
+outside the 4 s stability window. See docs/runner-lane-baseline.md."""
 
 
 @pytest.fixture(scope="module")
@@ -651,3 +782,63 @@ def test_a_lying_world_is_never_completed(
             assert rows[0]["proven"] != "yes", rows
     finally:
         world.undo(proven, github_inside)
+
+
+def act(host: Host, operation: str, key: str) -> tuple[int, Any]:
+    """`restart`/`remove --apply` under `key`, confirmed."""
+    return agent_json(
+        host,
+        operation,
+        "--lane",
+        LANE,
+        "--apply",
+        "--idempotency-key",
+        key,
+        "--confirm",
+        f"{operation} {LANE}",
+    )
+
+
+def test_a_key_names_one_request_and_its_replay_says_replayed(
+    proven: Host, github_inside: GitHubInside
+) -> None:
+    """Key misuse on the installed host: the same key again is a replay (marked, nothing
+    done); the same key for `remove` is refused with exit 2 naming the first record, and
+    nothing is removed."""
+    heal(proven, github_inside)
+    key = f"restart-{uuid.uuid4().hex[:12]}"
+    code, data = act(proven, "restart", key)
+    first = lane_record(data)
+    assert code == 0, first
+    assert first["status"] == "completed", codes(first)
+    assert first["replayed"] is False
+    pid = main_pid(proven)
+    code, data = act(proven, "restart", key)
+    again = lane_record(data)
+    assert code == 0, again
+    assert (again["record_id"], again["replayed"]) == (first["record_id"], True)
+    assert main_pid(proven) == pid  # a replay restarts nothing
+    code, data = act(proven, "remove", key)
+    assert code == 2, data
+    assert first["record_id"] in data["stderr"]
+    assert lane_truth(proven, github_inside) is None  # nothing was removed
+
+
+def test_a_remove_github_refuses_touches_nothing_local(
+    proven: Host, github_inside: GitHubInside
+) -> None:
+    """Remove ordering: GitHub refuses the runner's DELETE (the credential lacks the
+    permission), so the remove stops before its first destructive step: no half-removed lane."""
+    heal(proven, github_inside)
+    fault("status", status=403, operation="actions/delete-self-hosted-runner-from-repo")(
+        proven, github_inside
+    )
+    try:
+        code, data = act(proven, "remove", f"remove-{uuid.uuid4().hex[:12]}")
+        record = lane_record(data)
+        assert code != 0, record
+        assert record["status"] == "failed", record
+        assert "permission" in (record["error"] or ""), record["error"]
+        assert lane_truth(proven, github_inside) is None  # unit, directory, GitHub: untouched
+    finally:
+        clear_faults(proven, github_inside)

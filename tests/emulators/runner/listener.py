@@ -363,6 +363,33 @@ def tenant(url: str, token: str, event: str) -> dict[str, Any]:
     return answer
 
 
+def choose_pool(command: Command, service: Mapping[str, Any]) -> dict[str, Any]:
+    """The runner group (agent pool) to join, as ConfigurationManager.cs chooses it: with more
+    than one self-hosted group, `--runnergroup` (default: the default group) matched without
+    case; with only one, the default group and `--runnergroup` is not asked for."""
+    base = str(service["url"]).rstrip("/")
+    answer = http("GET", f"{base}/pools", authorization=f"Bearer {service['token']}")
+    pools = [p for p in (answer or {}).get("value") or [] if isinstance(p, dict)]
+    default = next((p for p in pools if p.get("isInternal")), None)
+    wanted: str | None = None
+    self_hosted = [p for p in pools if not p.get("isHosted")]
+    if len(self_hosted) > 1:
+        wanted = prompt(
+            command,
+            "runnergroup",
+            "Enter the name of the runner group to add this runner to:",
+            str(default["name"]) if default else "default",
+        )
+        pool = next((p for p in self_hosted if str(p["name"]).lower() == wanted.lower()), None)
+    else:
+        pool = default
+    if pool is None and wanted is None:
+        raise Failure("Could not find any self-hosted runner groups. Contact support.")
+    if pool is None:
+        raise Failure(f'Could not find any self-hosted runner group named "{wanted}".')
+    return pool
+
+
 def register_agent(
     command: Command,
     layout: Layout,
@@ -371,6 +398,7 @@ def register_agent(
     service: Mapping[str, Any],
     name: str,
     keys: Mapping[str, str],
+    pool: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Add the agent (or, with --replace, take over the one of the same name)."""
     no_default = command.flag("no-default-labels")
@@ -389,6 +417,7 @@ def register_agent(
         "ephemeral": command.flag("ephemeral"),
         "disableUpdate": command.flag("disableupdate"),
         "version": VERSION,
+        "poolId": pool["id"],
         "osDescription": f"Linux {os.uname().release}",
         "publicKey": {"exponent": keys["exponent"], "modulus": keys["modulus"]},
     }
@@ -426,8 +455,15 @@ def configure(command: Command, layout: Layout, console: Console) -> int:
     write_json(layout.rsaparams, keys, mode=0o600)
 
     console.section("Runner Registration")
+    try:
+        pool = choose_pool(command, service)
+    except Failure:
+        layout.rsaparams.unlink(missing_ok=True)
+        raise
     name = prompt(command, "name", "Enter the name of runner:", socket.gethostname() or "myrunner")
-    agent = register_agent(command, layout, console, service=service, name=name, keys=keys)
+    agent = register_agent(
+        command, layout, console, service=service, name=name, keys=keys, pool=pool
+    )
     authorization = agent["authorization"]
     write_json(
         layout.credentials,
@@ -448,8 +484,8 @@ def configure(command: Command, layout: Layout, console: Console) -> int:
     settings: dict[str, Any] = {
         "agentId": agent["id"],
         "agentName": name,
-        "poolId": 1,
-        "poolName": "Default",
+        "poolId": pool["id"],
+        "poolName": pool["name"],
     }
     if command.flag("ephemeral"):
         settings["ephemeral"] = True
