@@ -17,12 +17,17 @@ from agent.contracts import (
     RunnerLaneMaintainerPlan,
     Step,
 )
+from agent.drain import wait_until_idle
 from agent.errors import PlanStepFailed
 from agent.github.models import RunnerToken
 from agent.github.payloads import select_download
-from agent.ports import GitHubPort, HelperPort
+from agent.logs import get_logger
+from agent.ports import SILENT, GitHubPort, HelperPort, Progress, Sleep
+from agent.versions import version_of
 from helper.contract.errors import LaunchplaneError
 from helper.contract.protocol import Verb
+
+log = get_logger(__name__)
 
 # The helper verbs a step maps to one for one; the other steps talk to GitHub.
 HELPER_VERBS: dict[Step, Verb] = {
@@ -58,6 +63,7 @@ class Applying:
     tokens: dict[str, RunnerToken] = field(default_factory=dict)
     archive: str | None = None
     reload_needed: bool = True
+    drain_wait: int | None = None  # the plan's --wait; None: the lane's runner_drain_wait_seconds
 
     @property
     def repository(self) -> str:
@@ -77,11 +83,15 @@ class Applier:
     helper: HelperPort
     cache_dir: Path
     architecture: str
+    sleep: Sleep = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    poll_interval: float = 5.0
+    progress: Progress = SILENT
 
     def apply(self, result: RunnerLaneMaintainerPlan, run: Applying, steps: StepLog) -> None:
-        for step in result.steps:
-            if step is Step.VERIFY:
-                continue
+        todo = [step for step in result.steps if step is not Step.VERIFY]
+        for number, step in enumerate(todo, 1):
+            self.progress.step(run.desired.lane_name, f"step {number}/{len(todo)}: {step.value}")
             started = time.monotonic()
             try:
                 detail = STEP_HANDLERS[step](self, run, step)
@@ -114,7 +124,17 @@ class Applier:
             os.link(path, tmp)
             os.replace(tmp, target)
         target.chmod(0o644)
-        run.evidence["runner_archive"] = {"filename": download.filename, "sha256": sha}
+        release = version_of(download.filename)
+        if release is not None:  # what observe reads back as the installed version
+            index = runners_dir / f".{secrets.token_hex(6)}"
+            index.write_text(f"{release}\n", encoding="ascii")
+            index.chmod(0o644)
+            os.replace(index, runners_dir / f"{sha}.version")
+        run.evidence["runner_archive"] = {
+            "filename": download.filename,
+            "sha256": sha,
+            "version": release,
+        }
         return sha
 
 
@@ -132,6 +152,29 @@ def _no_remove_token(_a: Applier, _run: Applying, step: Step) -> Detail:
     """Removal deletes the registration through the REST API: no remove token is ever
     fetched, so none can reach the host (issue 13). Plans no longer name this step."""
     raise PlanStepFailed(step.value, "remove tokens are never fetched (DELETE is used)")
+
+
+def _wait_idle(a: Applier, run: Applying, step: Step) -> Detail:
+    """Bounded wait for GitHub to show the runner idle; nothing is touched while it is busy."""
+    wait = run.desired.runner_drain_wait_seconds if run.drain_wait is None else run.drain_wait
+    drained = wait_until_idle(
+        a.github,
+        run.repository,
+        run.desired.lane_name,
+        wait=wait,
+        sleep=a.sleep,
+        monotonic=a.monotonic,
+        poll_interval=a.poll_interval,
+        progress=lambda line: log.info("drain.progress", state=line),
+    )
+    if not drained.idle:
+        raise PlanStepFailed(
+            step.value,
+            f"the runner is still busy after {drained.waited_seconds:.0f} s (limit {wait} s: "
+            "runner_drain_wait_seconds, or --wait); nothing was changed: try again later, "
+            "wait longer, or interrupt the job with --drain",
+        )
+    return drained.detail()
 
 
 def _download(a: Applier, run: Applying, _step: Step) -> Detail:
@@ -178,6 +221,7 @@ def _helper_verb(a: Applier, run: Applying, step: Step) -> Detail:
 
 
 STEP_HANDLERS: dict[Step, Handler] = {
+    Step.WAIT_IDLE: _wait_idle,
     Step.FETCH_REGISTRATION_TOKEN: _registration_token,
     Step.FETCH_REMOVE_TOKEN: _no_remove_token,
     Step.DOWNLOAD_RUNNER: _download,

@@ -20,6 +20,7 @@ from helper.contract.identifiers import lane_name_findings
 from helper.contract.redact import REDACTOR
 
 DEFAULT_AUDIT_DIR = "/var/lib/launchplane-agent/audits"
+DEFAULT_RETENTION_DAYS = 90  # docs/operations.md "Audit retention"
 RECORD_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,95}")
 QUARANTINE = ".quarantine"  # not a valid lane name: never listed as a lane
 KEYS = ".keys"  # <lane>/.keys/<index name>: the id of the record stored under a key
@@ -267,3 +268,26 @@ class FilesystemAuditStore:
     def latest_completed(self, lane_name: str) -> RunnerLaneMaintainerAuditRecord | None:
         """The lane's last `completed` record: when it was last proven, if ever."""
         return next((r for r in self._newest_first(lane_name) if r.status == "completed"), None)
+
+    def prune(self, before: datetime) -> int:
+        """Retention: delete records created before `before`, except each lane's latest
+        `completed` (when it was last proven stays answerable); returns how many went.
+        Files are never rewritten, so one whose mtime is newer is not read at all."""
+        removed = 0
+        cutoff = before.timestamp()
+        for lane in self._lanes():
+            old = [p for p in self._files(lane) if p.lstat().st_mtime < cutoff]
+            if not old:
+                continue
+            keep = self.latest_completed(lane)
+            for path in old:
+                record = self._read(lane, path)
+                if record is None or record.created_at >= before:
+                    continue
+                if keep is not None and record.record_id == keep.record_id:
+                    continue
+                path.unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            log.info("audit.pruned", removed=removed, before=before.isoformat())
+        return removed

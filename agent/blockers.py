@@ -43,6 +43,7 @@ class BlockerCode(StrEnum):
     GITHUB_UNAVAILABLE = "github_unavailable"
     GITHUB_AUTH_FAILED = "github_auth_failed"
     GITHUB_RATE_LIMITED = "github_rate_limited"
+    RUNNER_VERSION_REFUSED = "runner_version_refused"
 
 
 B = BlockerCode
@@ -83,6 +84,7 @@ ROOT_CAUSE_ORDER: tuple[BlockerCode, ...] = (
     B.STALE_STATE,
     B.UNKNOWN_CONFLICT,
     B.RUNNER_BUSY,
+    B.RUNNER_VERSION_REFUSED,
     # derived from the above, or from the command line
     B.BASELINE_MISSING,
     B.BASELINE_NOT_READY,
@@ -132,7 +134,7 @@ NEXT_STEPS: dict[BlockerCode, str] = {
     B.BASELINE_NOT_READY: "fix the baseline findings listed in the record, then plan again",
     B.MISSING_IDEMPOTENCY_KEY: "pass --idempotency-key",
     B.MISSING_CONFIRMATION: "pass --confirm with the exact words shown",
-    B.RUNNER_BUSY: "wait for the job, or confirm draining with --drain",
+    B.RUNNER_BUSY: "wait for the job (--wait SECONDS), or interrupt it with --drain",
     B.NOTHING_TO_RESTART: "apply the lane first",
     B.UNIT_MASKED: "someone masked the unit on purpose: find out why, then `systemctl unmask` "
     "it (add --runtime if it was masked with --runtime)",
@@ -142,4 +144,7 @@ NEXT_STEPS: dict[BlockerCode, str] = {
     "replace it with one that has 'Administration: read and write' on the repository",
     B.GITHUB_RATE_LIMITED: "wait: GitHub's rate limit resets at the time in the message; "
     "the timer's next pass after it retries",
+    B.RUNNER_VERSION_REFUSED: "GitHub refuses runners below its minimum version: set the "
+    'lane\'s runner_version_policy in lanes.toml to "latest" (or to the version GitHub '
+    "offers, named in the message); the next pass then upgrades the lane",
 }

@@ -7,12 +7,11 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
-
-import sdnotify
 
 from agent import logs
 from agent.audit_store import FilesystemAuditStore
@@ -28,15 +27,24 @@ from agent.doctor_probes import host_probes
 from agent.errors import PassLocked
 from agent.github.errors import GitHubCredentialError
 from agent.planner import plan
-from agent.render import record_json, render_plan, render_record, render_table
+from agent.render import (
+    record_json,
+    record_summary,
+    render_compact,
+    render_plan,
+    render_record,
+    render_table,
+)
 from agent.settings import AgentSettings, load_settings
 from agent.status import orphan_section, status_rows
 from agent.wiring import (
+    after_pass,
     build_agent,
     declared_for_removal,
     deliver_evidence,
     find_orphans_of,
     pass_lock,
+    progress_for,
 )
 from helper.contract.errors import ConfigError, LaunchplaneError, UsageError
 from helper.contract.identifiers import lane_name_findings
@@ -96,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--lanes", default=argparse.SUPPRESS, help="lanes.toml (default $LAUNCHPLANE_LANES_FILE)"
     )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="logs on stderr"
+    )
     p = argparse.ArgumentParser(
         prog="launchplane-agent",
         description="Keep self-hosted runner lanes supervised by systemd; dry-run by default.",
@@ -121,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         if verb != "apply":
             sp.add_argument("--apply", action="store_true", help="act (default: dry-run)")
             sp.add_argument("--drain", action="store_true", help="even if a job is running")
+            sp.add_argument(
+                "--wait",
+                type=_seconds,
+                metavar="SECONDS",
+                help="without --drain, wait this long for a running job to end (default: "
+                "the lane's runner_drain_wait_seconds, 600; 0: do not wait)",
+            )
     st = sub.add_parser("status", parents=[common], help="lanes: shape, GitHub, unit, last audit")
     st.add_argument("--lane")
     au = sub.add_parser("audits", parents=[common], help="list or show audit records")
@@ -133,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
         "--due", action="store_true", help="only the lanes that are due (what the timer runs)"
     )
     return p
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) > 86400:
+        raise argparse.ArgumentTypeError("a whole number of seconds from 0 to 86400")
+    return int(text)
 
 
 def _lanes(args: argparse.Namespace, paths: AgentSettings) -> LanesFile:
@@ -225,10 +249,12 @@ def cmd_act(args: argparse.Namespace, paths: AgentSettings, operation: Operation
 
 
 def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -> int:
+    """One lane's apply, restart or remove; progress on a terminal (not with --json)."""
     declared = _lanes(args, paths)
     if operation is Operation.REMOVE:  # an orphan this host's marks rebuild may be removed
         declared = declared_for_removal(paths, declared, args.lane)
-    agent = build_agent(paths, declared)
+    progress = progress_for(sys.stdout if sys.stdout.isatty() and not args.json else None)
+    agent = build_agent(paths, declared, progress=progress)
     (name,) = _select(agent.declared, args.lane)
     acting = operation is Operation.RECONCILE or args.apply
     policy = PlanPolicy(
@@ -237,8 +263,12 @@ def _act(args: argparse.Namespace, paths: AgentSettings, operation: Operation) -
         idempotency_key=args.idempotency_key,
         confirmation=args.confirm,
         drain_confirmed=getattr(args, "drain", False),
+        drain_wait_seconds=getattr(args, "wait", None),
     )
-    record = agent.run(agent.declared.lanes_named(name)[0], policy)
+    try:
+        record = agent.run(agent.declared.lanes_named(name)[0], policy)
+    finally:
+        progress.end()  # the last progress line ends before the record (or an error) is printed
     return _print_records(args, [record], agent.recorder.is_replay)
 
 
@@ -299,16 +329,23 @@ def cmd_doctor(args: argparse.Namespace, paths: AgentSettings) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, paths: AgentSettings) -> int:
-    notifier = sdnotify.SystemdNotifier()
+    """The timer's pass; in the journal, one line per record (`audits show` has the rest)."""
+    progress = progress_for(None)
+    started = time.monotonic()
     with pass_lock(paths.runtime_dir):
-        notifier.notify("STATUS=observing lanes")
-        agent = build_agent(paths, _lanes(args, paths))
+        agent = build_agent(paths, _lanes(args, paths), progress=progress)
         records = agent.reconcile_pass(every_lane=not args.due)
         deliver_evidence(paths.configured(agent.declared))
+        after_pass(paths, agent, records, time.monotonic() - started)
         summary = ", ".join(f"{r.lane_name}={r.status}" for r in records) or "no lanes"
-        notifier.notify(f"STATUS=pass done: {summary}")
+        progress.step(None, f"pass done: {summary}")
     logs.get_logger(__name__).info("pass.done", lanes=len(records), summary=summary)
-    return _print_records(args, records, agent.recorder.is_replay, agent.declared)
+    if not logs.in_journal(os.environ):
+        return _print_records(args, records, agent.recorder.is_replay, agent.declared)
+    for r in records:
+        line = json.dumps(record_summary(r), sort_keys=True) if args.json else render_compact(r)
+        print(REDACTOR.redact(line))
+    return _pass_exit(agent.declared, records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,7 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args([*argv, "plan"])
     args.json = getattr(args, "json", False)
     args.lanes = getattr(args, "lanes", None)
-    logs.configure(json_output=args.json or not sys.stderr.isatty())
+    logs.configure_cli(
+        verbose=getattr(args, "verbose", False), json_output=args.json, env=os.environ
+    )
     try:
         paths = load_settings()
         _need_credentials(args, paths)

@@ -9,13 +9,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agent.blockers import BlockerCode, blocker_key
-from agent.unit_states import ProcessFacts, UnitState
+from agent.unit_states import ListenerLog, ProcessFacts, UnitState
 from helper.contract.lanes import HostPolicy, LanesFile, RunnerLaneMaintainerDesiredState
 from helper.contract.models import StrictModel
 
 __all__ = [  # defined elsewhere, part of the records all the same
     "HostPolicy",
     "LanesFile",
+    "ListenerLog",
     "ProcessFacts",
     "RunnerLaneMaintainerDesiredState",
     "UnitState",
@@ -45,6 +46,7 @@ class GithubRunner(Record):
     busy: bool
     labels: tuple[GithubLabel, ...]
     runner_group_id: int | None = None  # organization runners: the group GitHub placed it in
+    version: str | None = None  # GitHub sets it once the runner has connected
 
     @property
     def label_names(self) -> frozenset[str]:
@@ -76,6 +78,17 @@ class LocalRunnerDirectory(Record):
     runner_file_error: str | None = None
     has_run_script: bool = False
     stale_migrated_files: tuple[str, ...] = ()
+    archive_sha256: str | None = None  # `.launchplane-archive`: the archive it came from
+
+
+class RunnerVersions(Record):
+    """The runner's versions: installed (from the lane's archive record, else GitHub's
+    `version`), the newest release GitHub offers, and when the agent first saw that one."""
+
+    installed: str | None = None
+    installed_source: Literal["archive", "github"] | None = None
+    latest: str | None = None
+    latest_seen_at: datetime | None = None
 
 
 class BaselineFinding(Record):
@@ -127,6 +140,7 @@ class RunnerLaneMaintainerObservedState(Record):
     baseline: BaselineState | None
     github_problem: GithubProblem | None = None  # set when `github` is None because of it
     runner_group: GithubRunnerGroup | None = None  # looked up when the lane declares one
+    runner_versions: RunnerVersions | None = None  # None: not observed (no release check)
 
 
 # --- plan -----------------------------------------------------------------------------------
@@ -148,6 +162,7 @@ class Action(StrEnum):
     RECONCILE = "reconcile"
     RESTART = "restart"
     REMOVE = "remove"
+    UPGRADE = "upgrade"
 
 
 class Operation(StrEnum):
@@ -176,6 +191,7 @@ class Step(StrEnum):
     REMOVE_UNIT = "remove_unit"
     REMOVE_DIRECTORY = "remove_directory"
     VERIFY = "verify"
+    WAIT_IDLE = "wait_idle"  # until GitHub shows the runner idle (bounded), before an upgrade
 
 
 class Blocker(Record):
@@ -192,6 +208,9 @@ class PlanPolicy(Record):
     confirmation: str | None = None
     drain_confirmed: bool = False
     max_observation_age_seconds: int = Field(default=300, gt=0)
+    # restart/remove of a busy runner: wait this long for its job (None: the lane's
+    # runner_drain_wait_seconds; 0: do not wait, a busy runner blocks without --drain)
+    drain_wait_seconds: int | None = Field(default=None, ge=0, le=86400)
 
     def expected_confirmation(self, lane_name: str) -> str:
         """`apply L`, `restart L` or `remove L`: the words an operator must type."""

@@ -69,10 +69,36 @@ def _unit(
     return problems
 
 
+def listener_problems(unit: UnitState) -> list[str]:
+    """The lane's own listener holds the runner's session: since the unit's activation its
+    journal shows "Listening for Jobs" after the last "A session for this runner already
+    exists." GitHub's "online" may be another listener's session (a copied registration)."""
+    if unit.active_state != "active":
+        return []  # the unit gate names that already
+    journal = unit.listener_log
+    if journal is None or journal.unreadable is not None:
+        why = journal.unreadable if journal else "the listener's journal was not observed"
+        return [f"session_unproven: {why}"]
+    if journal.session_conflicts and not journal.listening:
+        return [
+            f"session_conflict: the lane's listener reported {journal.session_conflicts} time(s) "
+            "since its activation that a session for this runner already exists: another "
+            "listener holds this runner's session"
+        ]
+    if not journal.listening:
+        return [
+            "session_unproven: the listener has not reported Listening for Jobs since its "
+            "activation"
+        ]
+    return []
+
+
 def stability_problems(first: UnitState, second: UnitState) -> list[str]:
     """The unit stayed up between two observations: same MainPID, no restart, no new
-    activation. A crash-looping runner sampled while it happens to be active fails here."""
-    problems = []
+    activation, and its listener holds the session at the second (`listener_problems`). A
+    crash-looping runner sampled while it happens to be active fails here; so does a
+    listener looping on a session conflict while GitHub shows an impostor's session online."""
+    problems = listener_problems(second)
     if second.n_restarts != first.n_restarts:
         problems.append(
             f"restarted {second.n_restarts - first.n_restarts} time(s) in the stability window"
@@ -203,7 +229,9 @@ def evaluate_gates(
     tolerated_dropins: frozenset[str] = frozenset(),
     earlier: RunnerLaneMaintainerObservedState | None = None,
 ) -> tuple[GateResult, ...]:
-    """All eight gates in order; the record may say `completed` only if every one passed."""
+    """All eight gates in order; the record may say `completed` only if every one passed.
+    `earlier`: the first sample of the stability window (`stability_problems`); a caller with
+    one observation (a replay check, `status`) passes it as its own earlier sample."""
     findings = lane_findings(desired, declared.policy, declared.lanes, declared.counts)
     declared_problems = [f"{f.code}: {f.message}" for f in findings]
     if not declared.declares(desired):

@@ -14,13 +14,16 @@ from agent.contracts import (
     GithubProblem,
     GithubRunnerGroup,
     HostPolicy,
+    LocalRunnerDirectory,
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
+    RunnerVersions,
+    UnitState,
 )
 from agent.github.errors import GitHubError
 from agent.github.payloads import inventory_named
 from agent.logs import get_logger
-from agent.ports import Clock, DockerVersions, GitHubPort, HostPort, UnitObserver
+from agent.ports import Clock, DockerVersions, GitHubPort, HostPort, ReleasePort, UnitObserver
 from helper.contract.errors import LaunchplaneError
 
 log = get_logger(__name__)
@@ -40,6 +43,7 @@ class Observer:
     units: UnitObserver
     host: HostPort
     clock: Clock
+    releases: ReleasePort | None = None  # None: versions are not observed
 
     def inventories(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
@@ -73,17 +77,20 @@ class Observer:
         out = {}
         for lane in lanes:
             with bound_contextvars(lane=lane.lane_name):
+                local = self.host.runner_directory(lane)
+                inventory = None if lane.scope in errors else inventories.get(lane.lane_name)
                 out[lane.lane_name] = RunnerLaneMaintainerObservedState(
                     lane_name=lane.lane_name,
                     host_name=host,
                     observed_at=(now := self.clock()),
                     service_user_uid=self.host.user_uid(lane.service_user),
-                    github=None if lane.scope in errors else inventories.get(lane.lane_name),
+                    github=inventory,
                     github_problem=errors.get(lane.scope),
                     runner_group=groups.get((lane.scope, lane.runner_group or "")),
-                    local=self.host.runner_directory(lane),
+                    local=local,
                     unit=units[lane.lane_name],
                     baseline=self._baseline(lane, now, versions),
+                    runner_versions=self._versions(lane, inventory, local, units[lane.lane_name]),
                 )
         return out, errors
 
@@ -111,6 +118,29 @@ class Observer:
     ) -> RunnerLaneMaintainerObservedState:
         observed, _ = self.observe([lane])
         return observed[lane.lane_name]
+
+    def _versions(
+        self,
+        lane: RunnerLaneMaintainerDesiredState,
+        inventory: GithubInventory | None,
+        local: LocalRunnerDirectory,
+        unit: UnitState,
+    ) -> RunnerVersions | None:
+        """The lane's runner versions; the release check is fresh when GitHub shows an
+        installed lane's runner offline (a refused version is one reason it would be)."""
+        if self.releases is None or inventory is None:
+            return None
+        runners = inventory.runners
+        github_version = runners[0].version if len(runners) == 1 else None
+        offline = bool(runners) and all(r.status == "offline" for r in runners)
+        fresh = offline and unit.exists and local.archive_sha256 is not None
+        try:
+            return self.releases.versions(
+                lane.scope, local.archive_sha256, github_version, fresh=fresh
+            )
+        except (OSError, LaunchplaneError) as exc:
+            log.warning("releases.unavailable", error=type(exc).__name__)
+            return None
 
     def _baseline(
         self, lane: RunnerLaneMaintainerDesiredState, now: datetime, versions: DockerVersions

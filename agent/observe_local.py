@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from agent.contracts import LocalRunnerDirectory, RunnerFile
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
 RUNNER_FILE_LIMIT = 64 * 1024
+ARCHIVE_RECORD = ".launchplane-archive"
+SHA256_LINE = re.compile(rb"[0-9a-f]{64}\n?")
 
 
 def service_user_uid(
@@ -54,6 +57,18 @@ def read_runner_file(directory: str) -> tuple[RunnerFile | None, str | None]:
         return None, f"unparseable: {type(exc).__name__}"
 
 
+def read_archive_record(directory: str) -> str | None:
+    """The sha256 in `.launchplane-archive` (written by the helper's extract step), or None.
+    A job may rewrite it, but only to a digest whose archive the agent itself cached."""
+    try:
+        fd = os.open(f"{directory}/{ARCHIVE_RECORD}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(66)
+    return data.strip().decode() if SHA256_LINE.fullmatch(data) else None
+
+
 def observe_directory(desired: RunnerLaneMaintainerDesiredState) -> LocalRunnerDirectory:
     """The lane's runner directory as it is now: lstat only, `.runner` read with O_NOFOLLOW."""
     path = desired.runner_directory
@@ -83,4 +98,5 @@ def observe_directory(desired: RunnerLaneMaintainerDesiredState) -> LocalRunnerD
         runner_file_error=error,
         has_run_script=Path(path, "run.sh").is_file(),
         stale_migrated_files=tuple(n for n in names if n.endswith("_migrated")),
+        archive_sha256=read_archive_record(path),
     )

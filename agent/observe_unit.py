@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from dbus_fast.errors import DBusError
@@ -13,20 +14,23 @@ from dbus_fast.errors import DBusError
 from agent.classify import UNIT_UNKNOWN
 from agent.contracts import ProcessFacts, UnitState
 from agent.logs import get_logger
+from agent.observe_journal import JournalReader
 from agent.observe_local import service_user_uid
 from agent.unit_states import ActiveState, LoadState, UnitFileState
 from helper.contract.dropin import lane_dropin_path, read_dropin_marks
 from helper.contract.errors import SystemdFailed
+from helper.contract.identifiers import UNIT_PREFIX
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 from helper.contract.systemd import DbusSystemd, UnitProps
 
 DROPIN_LIMIT = 64 * 1024
+IN_FLIGHT = 16  # unit reads in flight at once on the pass's one bus connection
 
 log = get_logger(__name__)
 
 
 class UnitReader(Protocol):
-    async def unit_properties(self, unit: str) -> UnitProps: ...
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps: ...
 
 
 def _read_nofollow(path: str, limit: int = DROPIN_LIMIT) -> str | None:
@@ -118,9 +122,30 @@ async def observe_unit(
     unit_dir: str = "/etc/systemd/system",
     proc_root: str = "/proc",
     service_uid: int | None = None,
+    journal: JournalReader | None = None,
 ) -> UnitState:
-    props = await reader.unit_properties(desired.systemd_unit_name)
+    """One lane's unit, asked of systemd alone (systemd loads the instance only when the
+    lane's drop-in exists: see `DbusSystemd.unit_properties`)."""
     path = lane_dropin_path(desired, unit_dir)
+    load = os.path.lexists(path)
+    props = await reader.unit_properties(desired.systemd_unit_name, load=load)
+    return unit_state(
+        props, desired, path, proc_root=proc_root, service_uid=service_uid, journal=journal
+    )
+
+
+def unit_state(
+    props: UnitProps,
+    desired: RunnerLaneMaintainerDesiredState,
+    path: str,
+    *,
+    proc_root: str = "/proc",
+    service_uid: int | None = None,
+    outsiders_of: Callable[[int], tuple[ProcessFacts, ...]] | None = None,
+    journal: JournalReader | None = None,
+) -> UnitState:
+    """The UnitState of systemd's answer, the drop-in at `path`, /proc and (for an active
+    unit) its listener's journal since it became active."""
     text = _read_nofollow(path)  # a linked drop-in is present but never ours
     marks = read_dropin_marks(text) if text is not None else None
     pid = props.main_pid
@@ -147,8 +172,66 @@ async def observe_unit(
         exec_start=props.exec_start,
         active_enter_monotonic=props.active_enter_monotonic,
         main_process=process_facts(pid, proc_root) if pid else None,
-        outsiders=outsiders(service_uid, proc_root) if service_uid is not None else (),
+        outsiders=()
+        if service_uid is None
+        else (outsiders_of or (lambda uid: outsiders(uid, proc_root)))(service_uid),
+        listener_log=journal.listener_log(desired.systemd_unit_name, props.active_enter_monotonic)
+        if journal is not None and props.active_state == "active" and props.active_enter_monotonic
+        else None,
     )
+
+
+async def observe_units(
+    systemd: DbusSystemd,
+    lanes: Sequence[RunnerLaneMaintainerDesiredState],
+    *,
+    unit_dir: str = "/etc/systemd/system",
+    proc_root: str = "/proc",
+    journal: JournalReader | None = None,
+) -> dict[str, UnitState]:
+    """Every lane's unit, the same UnitState `observe_unit` gives lane by lane, asking systemd
+    twice for all lanes (the instances it holds; the unit files: instance files such as masks,
+    and the template, `disabled` while no instance is enabled), then once per lane whose unit
+    it holds, has a drop-in or a file of its own. The other lanes' units are neither loaded
+    nor asked about one by one, unless some instance is enabled (the template is then not
+    `disabled`): then each is asked its file state, still without loading it."""
+    loaded = await systemd.loaded_units(f"{UNIT_PREFIX}*.service")
+    files = await systemd.unit_file_states(f"{UNIT_PREFIX}*.service")
+    template_disabled = files.get(f"{UNIT_PREFIX}.service") == "disabled"
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+
+    async def read(lane: RunnerLaneMaintainerDesiredState) -> UnitProps:
+        unit = lane.systemd_unit_name
+        async with in_flight:
+            if unit in loaded or unit in files or os.path.lexists(lane_dropin_path(lane, unit_dir)):
+                return await systemd.unit_properties(unit)
+            if template_disabled:
+                return UnitProps(unit=unit, unit_file_state="disabled")
+            return await systemd.unloaded_unit_properties(unit)
+
+    # the reads overlap (systemd answers one at a time; its answers and our parsing overlap);
+    # the first failure fails the observation, and the reads still in flight are cancelled
+    tasks = [asyncio.ensure_future(read(lane)) for lane in lanes]
+    try:
+        answers = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    outsiders_of = functools.cache(lambda uid: outsiders(uid, proc_root))
+    return {
+        lane.lane_name: unit_state(
+            props,
+            lane,
+            lane_dropin_path(lane, unit_dir),
+            proc_root=proc_root,
+            service_uid=service_user_uid(lane.service_user),
+            outsiders_of=outsiders_of,
+            journal=journal,
+        )
+        for lane, props in zip(lanes, answers, strict=True)
+    }
 
 
 class DbusUnitObserver:
@@ -156,10 +239,12 @@ class DbusUnitObserver:
 
     def __init__(
         self,
+        journal: JournalReader,
         bus_address: str | None = None,
         unit_dir: str = "/etc/systemd/system",
         proc_root: str = "/proc",
     ) -> None:
+        self.journal = journal
         self.bus_address = bus_address
         self.unit_dir = unit_dir
         self.proc_root = proc_root
@@ -168,16 +253,13 @@ class DbusUnitObserver:
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
     ) -> dict[str, UnitState]:
         async with DbusSystemd.connect(self.bus_address) as systemd:
-            return {
-                lane.lane_name: await observe_unit(
-                    systemd,
-                    lane,
-                    unit_dir=self.unit_dir,
-                    proc_root=self.proc_root,
-                    service_uid=service_user_uid(lane.service_user),
-                )
-                for lane in lanes
-            }
+            return await observe_units(
+                systemd,
+                lanes,
+                unit_dir=self.unit_dir,
+                proc_root=self.proc_root,
+                journal=self.journal,
+            )
 
     def observe(self, lanes: Sequence[RunnerLaneMaintainerDesiredState]) -> dict[str, UnitState]:
         """Every lane's unit; if systemd cannot be reached or describes a unit in states it does

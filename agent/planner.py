@@ -27,6 +27,7 @@ from agent.plan_blockers import (
     problem_text,
     runner_group_blockers,
 )
+from agent.plan_upgrade import with_upgrade
 
 CREATE_STEPS = (
     Step.FETCH_REGISTRATION_TOKEN,
@@ -88,11 +89,22 @@ def _reconcile(
     return Action.RECONCILE, (), []  # UNKNOWN_CONFLICT: blocked by the caller
 
 
-def _busy(observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy) -> list[Blocker]:
+def _busy(
+    observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy, wait: int
+) -> tuple[list[Blocker], tuple[Step, ...]]:
+    """A busy runner: `--drain` interrupts its job; else the plan waits (bounded) for the job
+    to end before acting (WAIT_IDLE first), or, told not to wait, is blocked."""
     runners = observed.github.runners if observed.github else ()
-    if any(r.busy for r in runners) and not policy.drain_confirmed:
-        return [Blocker(code=BlockerCode.RUNNER_BUSY, message="runner is running a job")]
-    return []
+    if not any(r.busy for r in runners) or policy.drain_confirmed:
+        return [], ()
+    if wait > 0:
+        return [], (Step.WAIT_IDLE,)
+    return [Blocker(code=BlockerCode.RUNNER_BUSY, message="runner is running a job")], ()
+
+
+def _drain_wait(desired: RunnerLaneMaintainerDesiredState, policy: PlanPolicy) -> int:
+    wait = policy.drain_wait_seconds
+    return desired.runner_drain_wait_seconds if wait is None else wait
 
 
 def _ownership(observed: RunnerLaneMaintainerObservedState) -> list[Blocker]:
@@ -108,9 +120,10 @@ def _ownership(observed: RunnerLaneMaintainerObservedState) -> list[Blocker]:
 
 
 def _restart(
-    shape: Shape, observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy
+    shape: Shape, observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy, wait: int
 ) -> tuple[Action, tuple[Step, ...], list[Blocker]]:
-    blockers = _ownership(observed) + _busy(observed, policy)
+    busy, first = _busy(observed, policy, wait)
+    blockers = _ownership(observed) + busy
     supervised = (Shape.SUPERVISED_ACTIVE, Shape.SUPERVISED_INACTIVE, Shape.MISMATCHED_LABELS)
     if shape not in supervised:
         blockers.append(
@@ -119,21 +132,23 @@ def _restart(
                 message=f"lane is {shape.value}, not supervised",
             )
         )
-    return Action.RESTART, (Step.RESTART, Step.VERIFY), blockers
+    return Action.RESTART, (*first, Step.RESTART, Step.VERIFY), blockers
 
 
 def _remove(
-    shape: Shape, observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy
+    shape: Shape, observed: RunnerLaneMaintainerObservedState, policy: PlanPolicy, wait: int
 ) -> tuple[Action, tuple[Step, ...], list[Blocker]]:
     """GitHub first: its DELETE is both the removal and the proof that the credential may
     remove, so a refusal (permission, busy) stops the remove before anything local is
     touched. Only a busy runner whose drain was confirmed is stopped first (the stop lets
-    the listener cancel its job; GitHub refuses to delete a busy runner)."""
-    blockers = _ownership(observed) + _busy(observed, policy)
-    steps: list[Step] = []
+    the listener cancel its job; GitHub refuses to delete a busy runner). A busy runner
+    without --drain is waited for first (WAIT_IDLE), and then removed as an idle one."""
+    more, first = _busy(observed, policy, wait)
+    blockers = _ownership(observed) + more
+    steps: list[Step] = list(first)
     unit, local = observed.unit, observed.local
     runners = observed.github.runners if observed.github is not None else ()
-    busy = any(r.busy for r in runners)
+    busy = any(r.busy for r in runners) and not first
     if runners and not busy:
         steps.append(Step.DELETE_GITHUB_RUNNER)
     if unit.exists:
@@ -171,11 +186,13 @@ def plan(
     if shape is Shape.UNKNOWN_CONFLICT:
         blockers += [Blocker(code=BlockerCode.UNKNOWN_CONFLICT, message=r) for r in reasons]
     if policy.operation is Operation.RESTART:
-        action, steps, more = _restart(shape, observed, policy)
+        action, steps, more = _restart(shape, observed, policy, _drain_wait(desired, policy))
     elif policy.operation is Operation.REMOVE:
-        action, steps, more = _remove(shape, observed, policy)
+        action, steps, more = _remove(shape, observed, policy, _drain_wait(desired, policy))
     else:
-        action, steps, more = _reconcile(shape, observed)
+        action, steps, more = with_upgrade(
+            _reconcile(shape, observed), shape, desired, observed, now
+        )
     return _decided(
         desired.lane_name,
         now,

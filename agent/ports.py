@@ -19,6 +19,7 @@ from agent.contracts import (
     HostPolicy,
     LocalRunnerDirectory,
     RunnerLaneMaintainerAuditRecord,
+    RunnerVersions,
     UnitState,
 )
 from agent.github.models import RequestStats, RunnerDownload, RunnerToken
@@ -74,6 +75,20 @@ class HelperPort(Protocol):
     ) -> VerbResult: ...
 
 
+class ReleasePort(Protocol):
+    """Runner releases: the newest GitHub offers (checked now and then, or at once when
+    `fresh`), and the installed version from the archive record or GitHub's `version`."""
+
+    def versions(
+        self,
+        repository: str,
+        installed_sha256: str | None,
+        github_version: str | None,
+        *,
+        fresh: bool = False,
+    ) -> RunnerVersions: ...
+
+
 class UnitObserver(Protocol):
     def observe(
         self, lanes: Sequence[RunnerLaneMaintainerDesiredState]
@@ -113,10 +128,28 @@ class AuditStore(Protocol):
     def by_key(
         self, lane_name: str, idempotency_key: str, status: str
     ) -> RunnerLaneMaintainerAuditRecord | None: ...
+    def prune(self, before: datetime) -> int: ...
 
 
 class EvidenceSink(Protocol):
     def add(self, record: RunnerLaneMaintainerAuditRecord) -> None: ...
+
+
+class Progress(Protocol):
+    """Where a pass says what it is doing now (systemd's STATUS=, a terminal, nowhere):
+    `lane` is None for the pass as a whole. The phases never know which medium it is."""
+
+    def step(self, lane: str | None, message: str) -> None: ...
+
+
+class _Silent:
+    """The null progress sink: the phases' default, for callers that show no progress."""
+
+    def step(self, lane: str | None, message: str) -> None:
+        return None
+
+
+SILENT: Progress = _Silent()
 
 
 class SchedulePort(Protocol):

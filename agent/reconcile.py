@@ -14,6 +14,7 @@ from structlog.contextvars import bound_contextvars
 from agent.apply import Applier, Applying, StepLog
 from agent.blockers import BlockerCode
 from agent.contracts import (
+    Action,
     GithubProblem,
     LanesFile,
     Operation,
@@ -28,9 +29,10 @@ from agent.github.errors import GitHubRateLimited
 from agent.logs import get_logger
 from agent.observe import Observer
 from agent.planner import plan, retarget
-from agent.ports import Clock, SchedulePort
+from agent.ports import SILENT, Clock, Progress, SchedulePort
 from agent.records import Recorder
 from agent.schedule import Cadence, Schedule, next_look
+from agent.upgrade import roll_back, upgrade_evidence
 from agent.verify import Verifier
 from helper.contract.errors import LaunchplaneError, UsageError
 from helper.contract.redact import REDACTOR
@@ -89,6 +91,7 @@ class Reconciler:
     schedule: SchedulePort
     cadence: Cadence
     clock: Clock
+    progress: Progress = SILENT
 
     def run(
         self,
@@ -103,7 +106,9 @@ class Reconciler:
                 stored = self.recorder.replayed(desired.lane_name, key)
                 if stored is not None:
                     return self._replay(desired, policy, stored)
-            pre = pre if pre is not None else self.observer.observe_one(desired)
+            if pre is None:
+                self.progress.step(desired.lane_name, "observing GitHub, systemd and the host")
+                pre = self.observer.observe_one(desired)
             result = plan(self.declared, desired, pre, policy, self.clock())
             return self.carry_out(desired, pre, result)
 
@@ -155,15 +160,21 @@ class Reconciler:
         if result.status == "blocked":
             codes = ", ".join(sorted({b.code for b in result.blockers}))
             error = f"plan blocked: {codes}"
+            self.progress.step(desired.lane_name, error)
             return self.recorder.write("failed", key, desired, pre, result, error=error)
+        self.progress.step(desired.lane_name, f"{result.action.value}: {len(result.steps)} steps")
         steps = StepLog()
         evidence: dict[str, Any] = {}
+        run = Applying(desired, pre, evidence, drain_wait=result.policy.drain_wait_seconds)
+        if result.action is Action.UPGRADE:
+            evidence["runner_upgrade"] = upgrade_evidence(pre)
         try:
-            self.applier.apply(result, Applying(desired, pre, evidence), steps)
+            self.applier.apply(result, run, steps)
         except (LaunchplaneError, OSError) as exc:
             step = exc.step if isinstance(exc, PlanStepFailed) else "apply"
+            undone = roll_back(self.applier, result, run, steps)
             evidence["steps"] = steps.entries
-            error = REDACTOR.redact(f"{step}: {exc}")
+            error = REDACTOR.redact(f"{step}: {exc}{undone}")
             return self.recorder.write(
                 "failed", key, desired, pre, result, error=error, provider_evidence=evidence
             )
@@ -174,14 +185,13 @@ class Reconciler:
             verdict = self.verifier.verify(desired, evidence)
         for name, seconds in verdict.timings:
             steps.add(name, seconds, ok=True)
+        fields = verdict.record_fields()
+        if verdict.status == "failed" and (undone := roll_back(self.applier, result, run, steps)):
+            fields["error"] = REDACTOR.redact(f"{fields['error'] or 'verify failed'}{undone}")
+        failing = f" ({verdict.failed_gate.value})" if verdict.failed_gate else ""
+        self.progress.step(desired.lane_name, f"{verdict.status}{failing}")
         return self.recorder.write(
-            verdict.status,
-            key,
-            desired,
-            pre,
-            result,
-            provider_evidence=evidence,
-            **verdict.record_fields(),
+            verdict.status, key, desired, pre, result, provider_evidence=evidence, **fields
         )
 
     def reconcile_pass(self, *, every_lane: bool = False) -> list[RunnerLaneMaintainerAuditRecord]:
@@ -201,6 +211,7 @@ class Reconciler:
             for lane in declared
             if every_lane or schedule.is_due(lane.lane_name, hashes[lane.lane_name], now)
         ]
+        self.progress.step(None, f"observing {len(lanes)} of {len(declared)} lanes")
         observed, errors = self.observer.observe(lanes) if lanes else ({}, {})
         for repository, error in errors.items():
             log.warning("github.inventory_failed", repository=repository, error=error.code)
@@ -222,6 +233,7 @@ class Reconciler:
     def _pass_lane(
         self, lane: RunnerLaneMaintainerDesiredState, pre: RunnerLaneMaintainerObservedState
     ) -> RunnerLaneMaintainerAuditRecord:
+        self.progress.step(lane.lane_name, "planning")
         last = self.recorder.store.latest(lane.lane_name)
         last_failed = last.record_id if last and last.status == "failed" else None
         dry = plan(self.declared, lane, pre, PlanPolicy(), self.clock())

@@ -57,7 +57,7 @@ class Recorder:
             self.written.add(stored.record_id)
         if self.evidence is not None:
             self.evidence.add(stored)
-        log.info(
+        log.debug(  # the journal's line per record is the CLI's (agent.render.render_compact)
             "audit.record",
             status=stored.status,
             record_id=stored.record_id,

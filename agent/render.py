@@ -66,6 +66,21 @@ def record_json(record: RunnerLaneMaintainerAuditRecord, *, replayed: bool) -> d
     return {**record.model_dump(mode="json"), "replayed": replayed}
 
 
+def record_summary(record: RunnerLaneMaintainerAuditRecord) -> dict[str, str]:
+    """What the journal keeps of a record: lane, status, id, and why it is not proven."""
+    out = {"lane": record.lane_name, "status": record.status, "record": record.record_id}
+    if record.failed_gate is not None:
+        out["failed_gate"] = record.failed_gate.value
+    if record.plan.blockers:
+        out["blockers"] = ",".join(b.code for b in record.plan.blockers)
+    return out
+
+
+def render_compact(record: RunnerLaneMaintainerAuditRecord) -> str:
+    """One line per record for the journal (`audits show ID` has the rest)."""
+    return " ".join(f"{k}={v}" for k, v in record_summary(record).items())
+
+
 def render_table(rows: list[dict[str, Any]]) -> str:
     """Columns as wide as their widest cell, two spaces apart; the keys are the header."""
     widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]} if rows else {}

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agent.audit_store import DEFAULT_AUDIT_DIR
+from agent.audit_store import DEFAULT_AUDIT_DIR, DEFAULT_RETENTION_DAYS
 from agent.github.settings import GitHubSettings
+from agent.metrics import DEFAULT_METRICS_FILE
 from helper.contract.errors import ConfigError
 from helper.contract.lanes import DEFAULT_LANES_FILE, LanesFile
 from helper.contract.protocol import DEFAULT_SOCKET
@@ -37,6 +38,9 @@ class AgentSettings:
     github: GitHubSettings
     evidence_url: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    release_check_seconds: float = 3600.0  # how often the downloads API is asked (per repo)
+    metrics_file: str | None = DEFAULT_METRICS_FILE  # None: no metrics (set to "")
+    audit_retention_days: int = DEFAULT_RETENTION_DAYS
 
     @property
     def state_dir(self) -> Path:
@@ -89,7 +93,39 @@ def load_settings(
         unit_dir=e.get("LAUNCHPLANE_UNIT_DIR", DEFAULT_UNIT_DIR),
         github=GitHubSettings(),
         environment={k: v for k, v in e.items() if k.startswith("LAUNCHPLANE_")},
+        release_check_seconds=_seconds(e, "LAUNCHPLANE_RELEASE_CHECK_SECONDS", 3600.0),
+        metrics_file=e.get("LAUNCHPLANE_METRICS_FILE", DEFAULT_METRICS_FILE) or None,
+        audit_retention_days=_days(e.get("LAUNCHPLANE_AUDIT_RETENTION_DAYS")),
     )
     if declared is not None:
         return paths.configured(declared)
     return _with_site(paths, GitHubSite(), None)
+
+
+def _seconds(e: Mapping[str, str], name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; a bad value is ConfigError."""
+    text = e.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigError(
+            name, [("(value)", "must be a number of seconds from 0 to 86400")], what="setting"
+        )
+    return value
+
+
+def _days(value: str | None) -> int:
+    """LAUNCHPLANE_AUDIT_RETENTION_DAYS: a whole number of days, at least 1."""
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(
+            "LAUNCHPLANE_AUDIT_RETENTION_DAYS",
+            [("(environment)", f"{value!r} is not a whole number of days of at least 1")],
+            what="setting",
+        )
+    return int(value)

@@ -39,6 +39,7 @@ def status_rows(
             expected_dropin_hash=rendered_hash(lane, agent.declared.github.proxy),
             provider_evidence={"observed_by": "status"},
             now=agent.clock(),
+            earlier=obs,  # one observation: no window, but the listener's session is checked
         )
         failing = next((g for g in gates if not g.passed), None)
         github = (

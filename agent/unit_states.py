@@ -76,6 +76,14 @@ class ProcessFacts(StrictModel):
     cgroup: str = ""
 
 
+class ListenerLog(StrictModel):
+    """What the lane's listener printed since its unit's current activation (its journal)."""
+
+    session_conflicts: int = 0  # "A session for this runner already exists." lines
+    listening: bool = False  # "Listening for Jobs" after the last conflict: it holds a session
+    unreadable: str | None = None  # why the journal could not be read: unproven, fails closed
+
+
 class UnitState(StrictModel):
     """The lane's unit as systemd and the drop-in on disk describe it."""
 
@@ -104,6 +112,8 @@ class UnitState(StrictModel):
     # the processes: MainPID, and the service user's processes outside every lane unit
     main_process: ProcessFacts | None = None
     outsiders: tuple[ProcessFacts, ...] = ()
+    # the listener's journal since ActiveEnterTimestamp; None: not read (the unit is not active)
+    listener_log: ListenerLog | None = None
 
     @property
     def exists(self) -> bool:

@@ -19,7 +19,7 @@ from agent.contracts import (
 from agent.gates import evaluate_gates
 from agent.github.errors import GitHubError
 from agent.logs import get_logger
-from agent.ports import Clock, GitHubPort, Sleep
+from agent.ports import SILENT, Clock, GitHubPort, Progress, Sleep
 from helper.contract.dropin import rendered_hash
 
 log = get_logger(__name__)
@@ -109,6 +109,7 @@ class Verifier:
     poll_interval: float  # the longest wait between two reads while waiting for online
     stability_window: float = 2 * 2.0  # two poll rounds (docs/runner-lane-baseline.md)
     first_poll: float = FIRST_POLL
+    progress: Progress = SILENT
 
     def wait_online(
         self, desired: RunnerLaneMaintainerDesiredState, spent: OnlineWait | None = None
@@ -119,11 +120,14 @@ class Verifier:
         you read a moment ago" at no rate-limit cost, and the waits can be short
         (`first_poll`, growing to `poll_interval`). `spent` counts the reads."""
         spent = spent if spent is not None else OnlineWait()
-        deadline = self.clock() + timedelta(seconds=self.online_timeout)
+        started = self.clock()
+        deadline = started + timedelta(seconds=self.online_timeout)
         waits = poll_waits(self.first_poll, self.poll_interval)
         inventory: GithubInventory | None = None
         fresh = True
         while True:
+            waited = (self.clock() - started).total_seconds()
+            self.progress.step(desired.lane_name, f"waiting for GitHub online ({waited:.0f} s)")
             stats = self.github.stats
             before = (stats.not_modified, stats.rate_limit_used)
             try:
@@ -148,8 +152,12 @@ class Verifier:
         self.wait_online(desired, spent)
         waited = time.monotonic() - started
         started = time.monotonic()
+        self.progress.step(desired.lane_name, "observing the running lane and its baseline")
         first = self.observe_one(desired)
         observed_first = time.monotonic() - started
+        self.progress.step(
+            desired.lane_name, f"stability window ({self.stability_window:.0f} s), then again"
+        )
         self.sleep(self.stability_window)  # the injected sleep: fake time in pure tests
         started = time.monotonic()
         post = self.observe_one(desired)
@@ -182,7 +190,8 @@ class Verifier:
     ) -> GateResult | None:
         """Whether a stored proof still holds on a fresh observation: the first gate that
         fails now, or None. A stored `completed` is never answered without this."""
-        gates = self._gates(desired, now, {"observed_by": "replay check"})
+        # `now` as its own earlier sample: no window, but the listener's journal is checked
+        gates = self._gates(desired, now, {"observed_by": "replay check"}, now)
         return next((g for g in gates if not g.passed), None)
 
     def _gates(
@@ -204,6 +213,7 @@ class Verifier:
 
     def verify_removed(self, desired: RunnerLaneMaintainerDesiredState) -> Verdict:
         """A remove completes no lane; it succeeds when nothing of the lane is left."""
+        self.progress.step(desired.lane_name, "checking that nothing of the lane is left")
         post = self.observe_one(desired)
         left = []
         if post.github is None or post.github.runners:

@@ -8,14 +8,16 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 from pydantic import SecretStr
 
 from agent.apply import Applier
 from agent.audit_store import FilesystemAuditStore
+from agent.contracts import RunnerLaneMaintainerAuditRecord
 from agent.errors import PassLocked
 from agent.evidence import TOKEN_FILE, EvidenceSpool
 from agent.github.auth import credential_file, load_credential
@@ -23,26 +25,33 @@ from agent.github.client import GitHubClient
 from agent.helper_socket import SocketHelper
 from agent.host import LocalHost
 from agent.logs import get_logger
+from agent.metrics import PassFacts, pass_registry, write_metrics
 from agent.observe import Observer
+from agent.observe_journal import JournalctlReader
 from agent.observe_unit import DbusUnitObserver
 from agent.orphans import Orphan, find_orphans, removal_lanes
 from agent.ports import (
+    SILENT,
     AuditStore,
     Clock,
     EvidenceSink,
     GitHubPort,
     HelperPort,
     HostPort,
+    Progress,
     SchedulePort,
     Sleep,
     UnitObserver,
 )
+from agent.progress import NotifyProgress, Tee, TerminalProgress
 from agent.reconcile import Reconciler
 from agent.records import Recorder
+from agent.releases import ReleaseWatch
 from agent.schedule import Cadence
 from agent.schedule_file import ScheduleFile
 from agent.settings import AgentSettings
 from agent.verify import Verifier
+from helper.contract.errors import LaunchplaneError
 from helper.contract.identifiers import lane_name_findings
 from helper.contract.lanes import LanesFile, load_lanes
 from helper.contract.redact import REDACTOR
@@ -79,28 +88,45 @@ def assemble(
     cadence: Cadence = DEFAULT_CADENCE,
     online_timeout: float = 120.0,
     poll_interval: float = 2.0,
+    release_check: timedelta = timedelta(hours=1),
+    progress: Progress = SILENT,
 ) -> Reconciler:
-    """Compose the phases from the adapters given; nothing here picks a default adapter."""
-    observer = Observer(declared.policy, github, units, host, clock)
+    """Compose the phases from the adapters given; nothing here picks a default adapter
+    (`progress` defaults to showing none)."""
+    releases = ReleaseWatch(github, cache_dir, clock, architecture, release_check)
+    observer = Observer(declared.policy, github, units, host, clock, releases)
     return Reconciler(
         declared=declared,
         observer=observer,
-        applier=Applier(github, helper, cache_dir, architecture),
+        applier=Applier(github, helper, cache_dir, architecture, sleep=sleep, progress=progress),
         verifier=Verifier(
-            declared, github, observer.observe_one, clock, sleep, online_timeout, poll_interval
+            declared,
+            github,
+            observer.observe_one,
+            clock,
+            sleep,
+            online_timeout,
+            poll_interval,
+            progress=progress,
         ),
         recorder=Recorder(store, evidence, clock),
         schedule=schedule,
         cadence=cadence,
         clock=clock,
+        progress=progress,
     )
 
 
 def build_agent(
-    paths: AgentSettings, declared: LanesFile | None = None, *, units: UnitObserver | None = None
+    paths: AgentSettings,
+    declared: LanesFile | None = None,
+    *,
+    units: UnitObserver | None = None,
+    progress: Progress = SILENT,
 ) -> Reconciler:
     """The production wiring: GitHub over httpx, the helper over its socket, systemd over D-Bus
-    (`units` replaces the D-Bus observer, for a test bus or a benchmark)."""
+    (`units` replaces the D-Bus observer, for a test bus or a benchmark); `progress` is where
+    the pass says what it does (see `progress_for`)."""
     declared = declared if declared is not None else load_lanes(paths.lanes_file)
     paths = paths.configured(declared)
     github = GitHubClient(paths.github, load_credential(paths.credentials))
@@ -109,7 +135,9 @@ def build_agent(
         declared,
         github=github,
         helper=SocketHelper(paths.helper_socket),
-        units=units if units is not None else DbusUnitObserver(unit_dir=paths.unit_dir),
+        units=units
+        if units is not None
+        else DbusUnitObserver(JournalctlReader(), unit_dir=paths.unit_dir),
         host=LocalHost(),
         store=FilesystemAuditStore(paths.audit_dir),
         evidence=evidence,
@@ -118,7 +146,15 @@ def build_agent(
         clock=utcnow,
         sleep=time.sleep,
         architecture=machine_architecture(),
+        release_check=timedelta(seconds=paths.release_check_seconds),
+        progress=progress,
     )
+
+
+def progress_for(terminal: TextIO | None) -> Tee:
+    """systemd's STATUS= (when there is a $NOTIFY_SOCKET) and, given one, a terminal."""
+    sinks: tuple[Progress, ...] = (NotifyProgress(),)
+    return Tee(sinks if terminal is None else (*sinks, TerminalProgress(terminal)))
 
 
 @contextmanager
@@ -183,3 +219,27 @@ def declared_for_removal(paths: AgentSettings, declared: LanesFile, lane: str) -
         return declared
     found = find_orphans_of(build_agent(paths, declared), paths)
     return removal_lanes(declared, lane, found, paths.lanes_file)
+
+
+def after_pass(
+    paths: AgentSettings,
+    agent: Reconciler,
+    records: list[RunnerLaneMaintainerAuditRecord],
+    seconds: float,
+) -> None:
+    """What follows every pass: audit retention, then the metrics file (when configured).
+    Neither may fail the pass: a problem is logged and the next pass tries again."""
+    now = agent.clock()
+    try:
+        agent.recorder.store.prune(now - timedelta(days=paths.audit_retention_days))
+    except (OSError, LaunchplaneError) as exc:
+        log.warning("audit.prune_failed", error=type(exc).__name__)
+    if not paths.metrics_file or not Path(paths.metrics_file).parent.is_dir():
+        return  # no node_exporter textfile directory on this host: nothing to feed
+    facts = PassFacts(records, seconds, agent.observer.github.stats, now)
+    try:
+        write_metrics(
+            paths.metrics_file, pass_registry(agent.declared, facts, agent.recorder.store)
+        )
+    except OSError as exc:
+        log.warning("metrics.not_written", path=paths.metrics_file, error=type(exc).__name__)

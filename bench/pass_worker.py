@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent import host, logs, reconcile
+from agent.observe_journal import JournalctlReader
 from agent.observe_unit import DbusUnitObserver
 from agent.ports import UnitObserver
 from agent.reconcile import Reconciler
@@ -105,7 +106,7 @@ def build(spec: dict[str, Any]) -> Reconciler:
         fakes = importlib.import_module("tests.agent.fakes")
         units = fakes.FakeUnits(fakes.World(root=work / "runners", unit_dir=work / "units"))
     elif spec.get("bus_address"):
-        units = DbusUnitObserver(bus_address=spec["bus_address"])
+        units = DbusUnitObserver(JournalctlReader(), bus_address=spec["bus_address"])
     return build_agent(load_settings(environment), units=units)
 
 

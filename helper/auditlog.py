@@ -1,4 +1,5 @@
-"""The helper's append-only JSONL audit log: one redacted line per request, fsynced."""
+"""The helper's append-only JSONL audit log: one redacted line per request; a request that may
+change the host has its line fsynced before it is answered (docs/helper.md, "Audit log")."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ class AuditLog:
             raise AuditUnavailable(f"cannot open {self.path}: {exc.strerror}") from None
         return AuditEntry(fd)
 
+    def sync(self) -> None:
+        """fsync the log (the helper does it once on its way out, for the lines of read-only
+        requests it wrote without one); a log that cannot be opened is left as it is."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
 
 class AuditEntry:
     """One pending line; `write` appends it (redacted) and closes the file."""
@@ -47,14 +60,18 @@ class AuditEntry:
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
 
-    def write(self, entry: dict[str, Any], redactor: Redactor = REDACTOR) -> None:
+    def write(
+        self, entry: dict[str, Any], redactor: Redactor = REDACTOR, *, durable: bool = True
+    ) -> None:
+        """Append the line; with `durable`, fsync it (and every line before it) first."""
         if self._fd is None:
             return
         line = json.dumps(redact_entry(entry, redactor), sort_keys=True, separators=(",", ":"))
         data = (line + "\n").encode("utf-8", "backslashreplace")
         try:
             os.write(self._fd, data)
-            os.fsync(self._fd)
+            if durable:
+                os.fsync(self._fd)
         finally:
             self.close()
 

@@ -283,5 +283,7 @@ async def gather(
     ids = users.lookup(lane.service_user)
     runner_dir, findings = _runner_dir(lane, policy, ids[0] if ids else None)
     dropin = dropin_facts(lane, unit_dir, proxy)
-    unit = await systemd.unit_properties(unit_name_for(lane.lane_name))
+    # no drop-in: systemd is not made to load the instance (only the template would answer)
+    load = dropin.state != "absent"
+    unit = await systemd.unit_properties(unit_name_for(lane.lane_name), load=load)
     return LaneFacts(lane, ids, runner_dir, dropin, unit, tuple(sorted(set(findings))))

@@ -21,7 +21,7 @@ from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
-from helper.access import Identities, Peer, check_connect
+from helper.access import READ, Identities, Peer, check_connect
 from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
@@ -29,10 +29,10 @@ from helper.contract.identifiers import Finding
 from helper.contract.logs import get_logger
 from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
 from helper.contract.redact import REDACTOR, Redactor
-from helper.contract.systemd import DbusSystemd, SystemdPort
+from helper.contract.systemd import SharedSystemd, SystemdPort
 from helper.facts import PwdUsers, UserDb, dropin_facts
 from helper.orphan import with_orphan
-from helper.policy_file import UntrustedPolicy, load_trusted_lanes
+from helper.policy_file import TrustedLanes, UntrustedPolicy
 from helper.resolve import resolve_lane
 from helper.verbs import REGISTRY, authorize
 from helper.verbs.base import VerbContext
@@ -49,6 +49,14 @@ def log_event(event: str, redactor: Redactor | None = None, **fields: Any) -> No
     with this request's own secrets like the audit line, then with the process-wide ones."""
     entry = redact_entry({"event": event, **fields}, redactor or REDACTOR)
     log.info(entry.pop("event"), **entry)
+
+
+def _read_only(verb: str | None) -> bool:
+    """A request for a read-only verb: its audit line is written but not fsynced one by one
+    (docs/helper.md, "Audit log"); every other line, refusals of unparsed requests included,
+    is fsynced before the answer."""
+    spec = REGISTRY.get(verb) if verb is not None else None
+    return spec is not None and spec.access is READ
 
 
 def _config_refusal(exc: ConfigError) -> LaneRefused:
@@ -69,19 +77,26 @@ class Handler:
         host_name: Callable[[], str] = socket.gethostname,
     ) -> None:
         self.config = config
-        self.systemd: SystemdConnector = systemd or (
-            lambda: DbusSystemd.connect(config.bus_address)
-        )
+        self._shared: SharedSystemd | None = None
+        if systemd is None:  # one bus connection for the process; every read a new call
+            self._shared = systemd = SharedSystemd(config.bus_address)
+        self.systemd: SystemdConnector = systemd
         self.users = users or PwdUsers()
         self.host_name = host_name
         self.audit = AuditLog(config.audit_log)
+        self.lanes = TrustedLanes(config.lanes_file)  # every check per call, parse per change
         self._lock: asyncio.Lock | None = None
+
+    def close(self) -> None:
+        """Drop the shared system-bus connection (the helper is exiting)."""
+        if self._shared is not None:
+            self._shared.close()
 
     def identities(self) -> Identities:
         """The uids of policy.agent_user and policy.operator_users, read fresh; nobody when
         lanes.toml is bad, and no agent when its user does not exist (root is always served)."""
         try:
-            policy = load_trusted_lanes(self.config.lanes_file).policy
+            policy = self.lanes.load().policy
         except ConfigError:
             return Identities()
         agent = self.users.lookup(policy.agent_user)
@@ -140,7 +155,7 @@ class Handler:
             message=response.error.message[:500] if response.error else None,
             changed=response.result.get("changed"),
         )
-        audit.write(entry, redactor)
+        audit.write(entry, redactor, durable=not _read_only(entry["verb"]))
         log_event("request", redactor, **entry)
         return redact_response(response, redactor)
 
@@ -167,7 +182,7 @@ class Handler:
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
         authorize(peer.uid, request.verb, ids, dry_run=request.dry_run)
         try:
-            declared = load_trusted_lanes(self.config.lanes_file)
+            declared = self.lanes.load()
         except ConfigError as exc:
             raise _config_refusal(exc) from None
         declared = with_orphan(

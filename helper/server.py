@@ -110,6 +110,7 @@ class Server:
             accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await accepting
+            self.handler.close()
         self.notify(f"STOPPING=1\nSTATUS=idle, exiting after {self.served} requests")
 
     async def _accept(self, admission: Admission) -> None:
@@ -201,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         Handler(config), sock, config.idle_timeout, config.frame_timeout, notifier.notify
     )
     log_event("start", lanes_file=config.lanes_file, idle_timeout=config.idle_timeout)
-    asyncio.run(server.serve())
+    try:
+        asyncio.run(server.serve())
+    finally:
+        server.handler.audit.sync()  # the read-only requests' lines, written without fsync
     log_event("exit", served=server.served)
     return 0
 

@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from agent.github.errors import GitHubCredentialError
@@ -56,6 +53,9 @@ class AppCredential(BaseModel):
             "exp": int((now + JWT_LIFETIME).timestamp()),
             "iss": self.app_id,
         }
+        # Lazy (docs/startup.md): only an App signs, so a token's pass never loads PyJWT.
+        import jwt  # noqa: PLC0415
+
         encoded = jwt.encode(payload, self.private_key.get_secret_value(), algorithm="RS256")
         REDACTOR.register(encoded)
         return SecretStr(encoded)
@@ -117,6 +117,10 @@ def _app(config_path: Path, key_path: Path) -> AppCredential:
     for line in pem.splitlines():
         if not line.startswith("-----"):
             REDACTOR.register(line.strip())
+    # Lazy (docs/startup.md): cryptography is for App keys only.
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
+
     try:
         key = load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError):

@@ -37,6 +37,7 @@ class ApiRunner(Payload):
     busy: bool
     labels: list[ApiLabel]
     runner_group_id: int | None = None
+    version: str | None = None
 
 
 class ApiRunnerPage(Payload):
@@ -92,6 +93,7 @@ def runner(api: ApiRunner, operation: str) -> GithubRunner:
         busy=api.busy,
         labels=tuple(label(item) for item in api.labels),
         runner_group_id=api.runner_group_id,
+        version=api.version,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections import Counter
 from functools import cached_property
@@ -30,7 +31,8 @@ from helper.contract.identifiers import (
     runner_group_name,
     unit_name_for,
 )
-from helper.contract.models import StrictModel, validation_problems
+from helper.contract.lanes_checks import directory_overlaps, file_problems
+from helper.contract.models import StrictModel
 from helper.contract.scope import scope_findings, scope_problem
 from helper.contract.site import EvidenceSite, GitHubSite, endpoint_problems
 
@@ -42,6 +44,16 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 Repository = Annotated[str, AfterValidator(canonical_repository)]
 Organization = Annotated[str, AfterValidator(canonical_organization)]
 RunnerGroup = Annotated[str, AfterValidator(runner_group_name)]
+VERSION_POLICY_RE = re.compile(r"latest|\d{1,6}\.\d{1,6}\.\d{1,6}")
+
+
+def _version_policy(value: str) -> str:
+    if not VERSION_POLICY_RE.fullmatch(value):
+        raise ValueError('must be "latest" or a pinned runner version x.y.z, e.g. "2.330.0"')
+    return value
+
+
+VersionPolicy = Annotated[str, AfterValidator(_version_policy)]
 # TOML arrays arrive as lists: accept them for tuples; the items stay strict.
 Names = Annotated[tuple[str, ...], Field(strict=False)]
 Repositories = Annotated[tuple[Repository, ...], Field(strict=False)]
@@ -64,7 +76,7 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     systemd_unit_name: str
     labels: Names
     product: str
-    runner_version_policy: str = Field(default="latest", pattern=r"^(latest|\d+\.\d+\.\d+)$")
+    runner_version_policy: VersionPolicy = "latest"
     managed: Literal[True] = True
     apply: bool = False
     build_work: bool = False
@@ -87,6 +99,13 @@ class RunnerLaneMaintainerDesiredState(StrictModel):
     @property
     def scope_kind(self) -> Literal["repository", "organization"]:
         return "repository" if self.repository is not None else "organization"
+
+    # Runner versions (docs/operations.md, "Runner versions and upgrades"): how many days the
+    # lane may stay behind the newest release GitHub offers (GitHub stops sending jobs to a
+    # runner not updated within 30 days of a release), and how long an upgrade, restart or
+    # remove waits for a running job to end before it gives up.
+    runner_max_age_days: int = Field(default=0, ge=0, le=28)
+    runner_drain_wait_seconds: int = Field(default=600, ge=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod
@@ -272,7 +291,7 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
     try:
         parsed = LanesFile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, validation_problems(exc, "(file)")) from None
+        raise ConfigError(path, file_problems(exc)) from None
     problems = _site_problems(raw, parsed)
     problems += [
         (f"lanes[{i}].{f.field}", f"{f.code}: {f.message}")
@@ -284,6 +303,7 @@ def parse_lanes(text: str, path: str = "<string>") -> LanesFile:
         for i, root in enumerate(parsed.policy.allowed_registration_roots)
         for f in path_findings("", root)
     ]
+    problems += directory_overlaps(parsed.lanes) if not problems else []
     if problems:
         raise ConfigError(path, problems)
     return parsed

@@ -17,6 +17,20 @@ from dbus_fast.aio import MessageBus
 
 from helper.contract.errors import SystemdFailed
 from helper.contract.transient import TransientOutcome, TransientSpec, transient_properties
+from helper.contract.unit_props import NOT_INSTALLED, UnitProps, props_from, unit_object_path
+
+__all__ = [
+    "NO_SUCH_UNIT",
+    "DbusSystemd",
+    "SharedSystemd",
+    "SystemdPort",
+    "TransientOutcome",
+    "TransientSpec",
+    "UnitFileChange",
+    "UnitProps",
+    "props_from",
+    "transient_properties",
+]
 
 DESTINATION = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -24,64 +38,13 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-# The other unit types whose Result the agent's `doctor` reads (a start limit shows there).
-TYPED = {t: f"org.freedesktop.systemd1.{t.capitalize()}" for t in ("socket", "timer", "path")}
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+FINISHED_KEPT = 1024
+"""JobRemoved results kept for a job whose reply has not been read yet (the oldest go)."""
 JOB_REMOVED_MATCH = (
     "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
     "interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"
 )
-
-
-@dataclass(frozen=True)
-class UnitProps:
-    """What the helper reads about a unit (a not-loaded unit has load_state `not-found`)."""
-
-    unit: str
-    load_state: str = "not-found"
-    active_state: str = "inactive"
-    sub_state: str = "dead"
-    unit_file_state: str = ""
-    main_pid: int = 0
-    n_restarts: int = 0
-    control_group: str = ""
-    fragment_path: str = ""
-    drop_in_paths: tuple[str, ...] = ()
-    need_daemon_reload: bool = False
-    active_enter_monotonic: int = 0  # µs; changes whenever the unit (re)enters `active`
-    user: str = ""
-    group: str = ""
-    working_directory: str = ""
-    exec_start: tuple[tuple[str, ...], ...] = ()  # the argv of every ExecStart= line
-    result: str = ""  # the unit type's Result (`start-limit-hit`, `trigger-limit-hit`, ...)
-
-    @property
-    def running(self) -> bool:
-        return self.active_state in {"active", "activating", "reloading", "deactivating"}
-
-    @property
-    def enabled(self) -> bool:
-        return self.unit_file_state in {"enabled", "enabled-runtime", "linked", "linked-runtime"}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "unit": self.unit,
-            "load_state": self.load_state,
-            "active_state": self.active_state,
-            "sub_state": self.sub_state,
-            "unit_file_state": self.unit_file_state,
-            "main_pid": self.main_pid,
-            "n_restarts": self.n_restarts,
-            "control_group": self.control_group,
-            "fragment_path": self.fragment_path,
-            "drop_in_paths": list(self.drop_in_paths),
-            "need_daemon_reload": self.need_daemon_reload,
-            "active_enter_monotonic": self.active_enter_monotonic,
-            "user": self.user,
-            "group": self.group,
-            "working_directory": self.working_directory,
-            "exec_start": [list(argv) for argv in self.exec_start],
-        }
 
 
 @dataclass(frozen=True)
@@ -109,7 +72,7 @@ class SystemdPort(Protocol):
 
     async def stop_unit(self, unit: str, timeout: float) -> str: ...
 
-    async def unit_properties(self, unit: str) -> UnitProps: ...
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps: ...
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome: ...
 
@@ -126,6 +89,13 @@ class DbusSystemd:
         self._finished: dict[str, str] = {}
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._subscribed = False
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._bus.connected)
+
+    def disconnect(self) -> None:
+        self._bus.disconnect()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -166,6 +136,8 @@ class DbusSystemd:
         ):
             _, job, _, result = msg.body
             self._finished[job] = result
+            while len(self._finished) > FINISHED_KEPT:  # every job on the host is announced
+                del self._finished[next(iter(self._finished))]
             waiter = self._waiting.pop(job, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(result)
@@ -240,36 +212,46 @@ class DbusSystemd:
         reply = await self._call("GetAll", "s", [interface], path=path, interface=PROPERTIES)
         return {k: v.value for k, v in reply.body[0].items()}
 
-    async def unit_properties(self, unit: str) -> UnitProps:
-        path = (await self._call("LoadUnit", "s", [unit])).body[0]
-        props = await self._get_all(path, UNIT)
-        service: dict[str, Any] = {}
-        typed: dict[str, Any] = {}
-        if unit.endswith(".service") and props.get("LoadState") == "loaded":
-            service = typed = await self._get_all(path, SERVICE)
-        elif props.get("LoadState") == "loaded" and unit.rsplit(".", 1)[-1] in TYPED:
-            typed = await self._get_all(path, TYPED[unit.rsplit(".", 1)[-1]])
-        return UnitProps(
-            unit=unit,
-            load_state=str(props.get("LoadState", "")),
-            active_state=str(props.get("ActiveState", "")),
-            sub_state=str(props.get("SubState", "")),
-            unit_file_state=str(props.get("UnitFileState", "")),
-            main_pid=int(service.get("MainPID", 0)),
-            n_restarts=int(service.get("NRestarts", 0)),
-            control_group=str(service.get("ControlGroup", "")),
-            fragment_path=str(props.get("FragmentPath", "")),
-            drop_in_paths=tuple(str(p) for p in props.get("DropInPaths", ())),
-            need_daemon_reload=bool(props.get("NeedDaemonReload", False)),
-            active_enter_monotonic=int(props.get("ActiveEnterTimestampMonotonic", 0)),
-            user=str(service.get("User", "")),
-            group=str(service.get("Group", "")),
-            working_directory=str(service.get("WorkingDirectory", "")),
-            exec_start=tuple(
-                tuple(str(arg) for arg in entry[1]) for entry in service.get("ExecStart", ())
-            ),
-            result=str(typed.get("Result", "")),
-        )
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps:
+        """systemd's view of the unit now, never from a cache. One call (GetAll over every
+        interface at the unit's path; systemd loads the unit if it must). With load=False a
+        unit systemd does not hold in memory is not loaded when its file state says no file
+        or link makes it more than a template instance: it is then reported `not-found`,
+        inactive, with that file state (loading would show only the template's defaults)."""
+        if load:
+            return props_from(unit, await self._get_all(unit_object_path(unit), ""))
+        try:
+            path = (await self._call("GetUnit", "s", [unit])).body[0]
+        except SystemdFailed as exc:
+            if NO_SUCH_UNIT not in str(exc):
+                raise
+            return await self.unloaded_unit_properties(unit)
+        return props_from(unit, await self._get_all(path, ""))
+
+    async def unloaded_unit_properties(self, unit: str) -> UnitProps:
+        """A unit that is not in systemd's memory: its file state, without loading it; loaded
+        and read in full when that state is anything but not-installed (masked, enabled,
+        linked, no template at all...), so those answers are exactly what a load says."""
+        try:
+            state = str((await self._call("GetUnitFileState", "s", [unit])).body[0])
+        except SystemdFailed:
+            state = ""
+        if state not in NOT_INSTALLED:
+            return await self.unit_properties(unit)
+        return UnitProps(unit=unit, unit_file_state=state)
+
+    async def unit_file_states(self, pattern: str) -> dict[str, str]:
+        """The unit files matching `pattern` in systemd's search path, name -> state, in one
+        call (ListUnitFilesByPatterns: files named so in a unit directory, e.g. a masked
+        instance or the template, whose state is `disabled` while no instance is enabled)."""
+        reply = await self._call("ListUnitFilesByPatterns", "asas", [[], [pattern]])
+        return {str(path).rsplit("/", 1)[-1]: str(state) for path, state in reply.body[0]}
+
+    async def loaded_units(self, pattern: str) -> dict[str, str]:
+        """Every unit matching `pattern` that systemd holds in memory, name -> object path, in
+        one call (ListUnitsByPatterns loads nothing)."""
+        reply = await self._call("ListUnitsByPatterns", "asas", [[], [pattern]])
+        return {str(entry[0]): str(entry[6]) for entry in reply.body[0]}
 
     async def run_transient(self, spec: TransientSpec, stdin_fd: int) -> TransientOutcome:
         props = [[name, Variant(sig, value)] for name, sig, value in transient_properties(spec)]
@@ -293,3 +275,34 @@ class DbusSystemd:
         with contextlib.suppress(SystemdFailed):
             await self._call("ResetFailedUnit", "s", [spec.name])
         return TransientOutcome(spec.name, job_result, status, result)
+
+
+class SharedSystemd:
+    """The helper's connector: one system-bus connection for the life of the process,
+    opened on first use and again after it drops. It shares the connection, never an answer:
+    every property read is a new call to systemd."""
+
+    def __init__(self, bus_address: str | None = None) -> None:
+        self.bus_address = bus_address
+        self._systemd: DbusSystemd | None = None
+        self.connects = 0
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[DbusSystemd]:
+        systemd = self._systemd
+        if systemd is None or not systemd.connected:
+            self.close()
+            try:
+                bus = await MessageBus(
+                    bus_address=self.bus_address, bus_type=BusType.SYSTEM, negotiate_unix_fd=True
+                ).connect()
+            except Exception as exc:
+                raise SystemdFailed(f"cannot connect to the system bus: {exc}") from None
+            systemd = self._systemd = DbusSystemd(bus)
+            self.connects += 1
+        yield systemd
+
+    def close(self) -> None:
+        if self._systemd is not None:
+            self._systemd.disconnect()
+            self._systemd = None

@@ -4,9 +4,10 @@ disk)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,10 @@ from agent.github.models import RequestStats, RunnerDownload, RunnerToken
 from agent.github.payloads import inventory_named
 from agent.github.settings import GitHubSettings
 from agent.observe_local import observe_directory
-from agent.ports import DockerVersions
+from agent.ports import SILENT, DockerVersions, Progress
 from agent.reconcile import Reconciler
 from agent.schedule import Schedule
-from agent.unit_states import ActiveState, LoadState, UnitFileState
+from agent.unit_states import ActiveState, ListenerLog, LoadState, UnitFileState
 from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name, render_dropin
 from helper.contract.lanes import RunnerLaneMaintainerDesiredState
@@ -61,6 +62,13 @@ class World:
     fail_verb: str | None = None
     runner_groups: dict[str, int] = field(default_factory=dict)  # organization runner groups
     misplace_group: int | None = None  # register into this group whatever the lane declares
+    release: str = "2.330.0"  # the runner release GitHub offers
+    fail_archive: str | None = None  # install-runner of this archive fails
+    busy_polls: int = 0  # the runner stays busy for this many more runners_named() polls
+
+    def set_busy(self, busy: bool) -> None:
+        for rid, r in self.runners.items():
+            self.runners[rid] = r.model_copy(update={"busy": busy})
 
     def lane_dir(self, lane: str) -> Path:
         return self.root / lane
@@ -69,6 +77,11 @@ class World:
         for rid, r in self.runners.items():
             status = "online" if online else "offline"
             self.runners[rid] = r.model_copy(update={"status": status})
+
+
+def release_sha(version: str) -> str:
+    """The fake release's archive digest ("a" * 64 for the default 2.330.0)."""
+    return "a" * 64 if version == "2.330.0" else hashlib.sha256(version.encode()).hexdigest()
 
 
 class FakeGitHub:
@@ -82,6 +95,9 @@ class FakeGitHub:
         return list(self.world.runners.values())
 
     def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
+        if self.world.busy_polls > 0:
+            self.world.busy_polls -= 1
+            self.world.set_busy(self.world.busy_polls > 0)
         return inventory_named(self.list_runners(repository), name)
 
     def delete_runner(self, repository: str, runner_id: int) -> bool:
@@ -109,8 +125,8 @@ class FakeGitHub:
                 os="linux",
                 architecture="x64",
                 download_url="https://example.invalid/r.tar.gz",
-                filename="actions-runner-linux-x64-2.330.0.tar.gz",
-                sha256_checksum="a" * 64,
+                filename=f"actions-runner-linux-x64-{self.world.release}.tar.gz",
+                sha256_checksum=release_sha(self.world.release),
             )
         ]
 
@@ -146,20 +162,24 @@ class FakeHelper:
         token: SecretStr | None = None,
         archive_sha256: str | None = None,
     ) -> VerbResult:
-        return VerbResult.from_result(self.answer(verb, lane, token))
+        return VerbResult.from_result(self.answer(verb, lane, token, archive_sha256))
 
-    def answer(self, verb: Verb, lane: str, token: SecretStr | None) -> dict[str, JsonValue]:
+    def answer(
+        self, verb: Verb, lane: str, token: SecretStr | None, archive: str | None = None
+    ) -> dict[str, JsonValue]:
         """What the real helper's verb would answer, reduced to what the agent reads."""
         w = self.world
         w.helper_calls.append(verb)
-        if verb == w.fail_verb:
+        if verb == w.fail_verb or (verb == "install-runner" and archive == w.fail_archive):
             raise PlanStepFailed(verb, "conflict: refused by the fake")
         (desired,) = self.lanes.lanes_named(lane)
         d = w.lane_dir(lane)
         dropin = w.unit_dir / dropin_dir_name(lane) / "50-lane.conf"
         if verb == "install-runner":
+            assert not w.unit_active, "install-runner refuses a running unit"
             d.mkdir(exist_ok=True)
             (d / "run.sh").write_text("#!/bin/sh\n")
+            (d / ".launchplane-archive").write_text(f"{archive}\n")
         elif verb == "register-runner":
             assert token is not None
             (d / ".runner").write_text(
@@ -262,6 +282,7 @@ class FakeUnits:
                 main_pid=4242 if w.unit_active and present else 0,
                 main_pid_uid=w.main_pid_uid if w.unit_active and present else None,
                 main_pid_in_unit_cgroup=w.unit_active and present,
+                listener_log=ListenerLog(listening=True) if running else None,
                 dropin_present=present,
                 dropin_lane_mark=marks.lane if marks else None,
                 dropin_hash=marks.hash if marks else None,
@@ -333,6 +354,7 @@ def agent_for(
     tmp_path: Path,
     clock: Callable[[], datetime] = lambda: NOW,
     policy_fields: dict[str, Any] | None = None,
+    progress: Progress = SILENT,
     **lane: Any,
 ) -> tuple[Reconciler, World, LanesFile]:
     root = tmp_path / "runners"
@@ -353,5 +375,30 @@ def agent_for(
         sleep=lambda _s: None,
         architecture="x64",
         online_timeout=0.0,
+        progress=progress,
     )
     return agent, world, declared
+
+
+class FakeTime:
+    """One clock for the wall and the monotonic time; `sleep` only moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+        self.slept: list[float] = []
+
+    def wall(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return (self.now - NOW).total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def with_time(agent: Reconciler, time: FakeTime) -> Reconciler:
+    """The agent whose applier sleeps and reads the monotonic time on `time`."""
+    applier = replace(agent.applier, sleep=time.sleep, monotonic=time.monotonic)
+    return replace(agent, applier=applier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 
 from agent import logs
@@ -13,7 +14,7 @@ from tests.agent.fakes import agent_for
 
 def test_a_pass_binds_pass_id_and_lane_for_every_event(tmp_path: Path) -> None:
     stream = io.StringIO()
-    logs.configure(json_output=True, stream=stream)
+    logs.configure(json_output=True, stream=stream, level=logging.DEBUG)  # audit.record: debug
     try:
         agent, _, declared = agent_for(tmp_path, apply=True)
         agent.reconcile_pass()

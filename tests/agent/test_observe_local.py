@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.observe_local import observe_directory, parse_runner_file, service_user_uid
+from agent.observe_local import (
+    observe_directory,
+    parse_runner_file,
+    read_archive_record,
+    service_user_uid,
+)
 from tests.planner import factories as f
 
 BOM = b"\xef\xbb\xbf"
@@ -83,3 +88,22 @@ def test_parse_runner_file_rejects_non_integer_id() -> None:
 def test_service_user_uid() -> None:
     assert service_user_uid("root") == 0
     assert service_user_uid("no-such-user-here") is None
+
+
+def test_the_archive_record_is_read_without_following_links_and_only_as_a_digest(
+    tmp_path: Path,
+) -> None:
+    """A job may rewrite `.launchplane-archive`: a link, garbage or an oversized file is no
+    digest at all (the installed version then comes from GitHub's `version`, if any)."""
+    record = tmp_path / ".launchplane-archive"
+    assert read_archive_record(str(tmp_path)) is None
+    record.write_text("a" * 64 + "\n")
+    assert read_archive_record(str(tmp_path)) == "a" * 64
+    for forged in ("A" * 64, "a" * 63, "a" * 64 + "\n../../etc", "a" * 65, "2.330.0\n"):
+        record.write_text(forged)
+        assert read_archive_record(str(tmp_path)) is None, forged
+    record.unlink()
+    target = tmp_path / "elsewhere"
+    target.write_text("b" * 64 + "\n")
+    record.symlink_to(target)
+    assert read_archive_record(str(tmp_path)) is None

@@ -17,7 +17,7 @@ class Reader:
     def __init__(self, props: UnitProps) -> None:
         self.props = props
 
-    async def unit_properties(self, unit: str) -> UnitProps:
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps:
         assert unit == self.props.unit
         return self.props
 
@@ -77,9 +77,10 @@ def test_tampered_or_linked_dropin_is_not_owned(tmp_path: Path) -> None:
 def test_unreachable_systemd_is_unknown_and_classified_as_a_conflict(tmp_path: Path) -> None:
     from agent.classify import classify
     from agent.contracts import Shape
+    from agent.observe_journal import JournalctlReader
     from agent.observe_unit import DbusUnitObserver
 
-    observer = DbusUnitObserver(bus_address=f"unix:path={tmp_path}/no-bus")
+    observer = DbusUnitObserver(JournalctlReader(), bus_address=f"unix:path={tmp_path}/no-bus")
     state = observer.observe([f.desired()])[f.LANE]
     assert state.load_state == "unknown"
     result = classify(f.desired(), f.absent(unit=state))

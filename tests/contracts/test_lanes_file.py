@@ -118,3 +118,36 @@ def test_not_toml_and_unreadable_files(tmp_path: Path) -> None:
 def test_allowlist_problems_do_not_stop_loading_they_block_the_lane() -> None:
     text = f.POLICY_TOML + f.LANE_TOML.replace(f'"{f.REPO}"', '"someone/else"')
     assert parse_lanes(text).lanes[0].repository == "someone/else"
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "says"),
+    [
+        ('runner_version_policy = "2.330"', "runner_version_policy", '"latest" or a pinned'),
+        ('runner_version_policy = "newest"', "runner_version_policy", '"latest" or a pinned'),
+        ("runner_max_age_days = 29", "runner_max_age_days", "must be at most 28"),
+        ('runner_max_age_days = "7"', "runner_max_age_days", "must be a whole number"),
+        ("runner_drain_wait_seconds = -1", "runner_drain_wait_seconds", "must be at least 0"),
+        ("runner_drain_wait_seconds = 1.5", "runner_drain_wait_seconds", "must be a whole number"),
+        ("runner_drain_wait_seconds = 3601", "runner_drain_wait_seconds", "must be at most 3600"),
+    ],
+)
+def test_runner_version_fields_are_strict_and_say_where(line: str, field: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_lanes(f.POLICY_TOML + f.LANE_TOML + line + "\n")
+    assert f"lanes[0].{field}" in str(caught.value)
+    assert says in str(caught.value)
+
+
+def test_runner_version_fields_default_and_parse() -> None:
+    lane = parse_lanes(f.POLICY_TOML + f.LANE_TOML).lanes[0]
+    assert (lane.runner_version_policy, lane.runner_max_age_days) == ("latest", 0)
+    assert lane.runner_drain_wait_seconds == 600
+    text = (
+        'runner_version_policy = "2.330.0"\n'
+        "runner_max_age_days = 7\n"
+        "runner_drain_wait_seconds = 60\n"
+    )
+    pinned = parse_lanes(f.POLICY_TOML + f.LANE_TOML + text).lanes[0]
+    assert (pinned.runner_version_policy, pinned.runner_max_age_days) == ("2.330.0", 7)
+    assert pinned.runner_drain_wait_seconds == 60

@@ -9,6 +9,7 @@ and runners a test needs that config.sh would never make (unmanaged, busy, pinne
     POST   /_emulator/clock                         {"advance": seconds}
     POST   /_emulator/settings                      {"session_timeout", "offline_lag", "rate_limit",
                                                      "minimum_runner_version"}
+    POST   /_emulator/releases                      {"version"}: publish a runner release (latest)
     POST   /_emulator/repos/{owner}/{repo}          declare a repository
     POST   /_emulator/repos/{owner}/{repo}/runners  {"name", "labels", "busy", "status", ...}
     POST   /_emulator/repos/{owner}/{repo}/registration-token   mint one without REST auth
@@ -78,6 +79,8 @@ def _dispatch(app: GitHubApp, request: EmuRequest) -> EmuResponse:
         for key, value in body.items():
             setattr(state.settings, key, type(getattr(state.settings, key))(value))
         return json_response(200, dataclasses.asdict(state.settings))
+    if path == "/_emulator/releases" and method == "POST":
+        return json_response(201, app.publish_release(str(body["version"])))
     if match := REPO.match(path):
         return _repository(app, request, match, body)
     if (match := ORG.match(path)) and method == "POST":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -132,11 +133,15 @@ class GitHubApp:
         self.state = state
         self.validator = validator
         self.faults = FaultPlan()
-        self.runner_version = runner_version
+        self.runner_version = runner_version  # the latest release: what downloads offers
         self.runner_tarball = runner_tarball
         self._tarball_sha256 = (
             hashlib.sha256(runner_tarball.read_bytes()).hexdigest() if runner_tarball else None
         )
+        # every release ever published stays downloadable at its URL, as on github.com
+        self._releases: dict[str, tuple[Path, str]] = {}
+        if runner_tarball is not None and self._tarball_sha256 is not None:
+            self._releases[runner_version] = (runner_tarball, self._tarball_sha256)
         self.validation_errors: list[str] = []
         self.log: deque[dict[str, Any]] = deque(maxlen=20_000)
         self._lock = threading.Lock()
@@ -446,11 +451,27 @@ class GitHubApp:
             out.append(item)
         return out
 
+    def publish_release(self, version: str) -> dict[str, str]:
+        """A new runner release: the runner emulator built as `version` becomes the latest
+        (the downloads endpoint offers only the latest, like GitHub's); older ones stay
+        downloadable at their release URLs."""
+        from tests.emulators.runner.build import build
+
+        with self._lock:
+            if version not in self._releases:
+                out = Path(tempfile.mkdtemp(prefix=f"gh-emu-release-{version}-"))
+                self._releases[version] = build(out, version)
+            self.runner_tarball, self._tarball_sha256 = self._releases[version]
+            self.runner_version = version
+        return {"version": version, "sha256": self._releases[version][1]}
+
     def _download(self, match: re.Match[str]) -> EmuResponse:
-        tarball = self.runner_tarball
-        if tarball is None or match[2] != tarball.name or match[1] != self.runner_version:
+        release = self._releases.get(match[1])
+        if release is None or match[2] != release[0].name:
             return EmuResponse(404, {"content-type": "text/plain"}, b"Not Found")
-        return EmuResponse(200, {"content-type": "application/octet-stream"}, tarball.read_bytes())
+        return EmuResponse(
+            200, {"content-type": "application/octet-stream"}, release[0].read_bytes()
+        )
 
     # --- a transport for httpx tests ------------------------------------------------------
 

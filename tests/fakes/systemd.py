@@ -158,7 +158,12 @@ class FakeSystemd:
     async def stop_unit(self, unit: str, timeout: float) -> str:
         return await self._job("StopUnit", unit)
 
-    async def unit_properties(self, unit: str) -> UnitProps:
+    async def unit_properties(self, unit: str, *, load: bool = True) -> UnitProps:
+        if not load and unit not in self.units and self._loadable(unit):
+            # like systemd: an instance it does not hold, with no file of its own, is not loaded
+            self.calls.append(("GetUnitFileState", unit))
+            await asyncio.sleep(0)
+            return UnitProps(unit=unit, unit_file_state="disabled")
         self.calls.append(("GetAll", unit))
         await asyncio.sleep(0)
         return self.state(unit)

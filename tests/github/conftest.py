@@ -22,7 +22,6 @@ from pydantic import SecretStr
 
 from agent.github import GitHubClient, GitHubSettings, TokenCredential
 from agent.github.auth import Credential
-from helper.contract import logs
 from tests.emulators.clock import EmulatorClock
 from tests.emulators.github_api import GitHubEmulator
 from tests.emulators.github_app import GitHubApp
@@ -59,14 +58,6 @@ def seed(state: State) -> None:
     state.add_organization(ORG)
     state.add_pat(PAT)
     state.add_pat(READ_ONLY_PAT, permission="read")
-
-
-@pytest.fixture(autouse=True)
-def _default_structlog() -> None:
-    """Start from the project's default set-up (JSON on the stderr of the moment): another
-    test may have configured it to write to a capture stream that pytest has closed since.
-    Not structlog's own defaults, which print to stdout, where the CLIs' output goes."""
-    logs.configure(json_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,10 @@ class RunnerHost:
             "RUNNER_EMULATOR_RESTART_DELAY_SECONDS": "0",
             "RUNNER_EMULATOR_SESSION_RETRY_SECONDS": "0.05",
             "RUNNER_EMULATOR_SESSION_CONFLICT_SECONDS": "0",
+            # The runner drops the port of --url for its registration URL (docs/github.md); the
+            # emulator's ephemeral port is reached as the real runner reaches a GHES behind a
+            # proxy: through http_proxy (the emulator also answers absolute-form requests).
+            "http_proxy": self.emulator.web_url,
             **extra,
         }
 
@@ -62,7 +66,7 @@ class RunnerHost:
         )
 
     def configure(
-        self, token: str, *args: str, name: str = "lane-1"
+        self, token: str, *args: str, name: str = "lane-1", **env: str
     ) -> subprocess.CompletedProcess[str]:
         return self.config(
             "--unattended",
@@ -77,6 +81,7 @@ class RunnerHost:
             "--disableupdate",
             *args,
             token=token,
+            **env,
         )
 
     def start(

@@ -7,6 +7,7 @@ the runner emulator as the service user, and run.sh as the "unit". Only systemd 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -30,8 +31,10 @@ from helper.config import HelperConfig
 from helper.contract.protocol import Verb
 from helper.steps import register_spec
 from tests.agent.fakes import FakeHelper, FakeHost, FakeUnits, MemorySchedule, World
+from tests.emulators.clock import EmulatorClock
 from tests.emulators.github_api import GitHubEmulator
-from tests.github.conftest import ORG, RunnerUser
+from tests.emulators.openapi import SpecValidator
+from tests.github.conftest import ORG, RunnerUser, seed
 from tests.github.runner_host import WAIT
 from tests.planner import factories as f
 
@@ -82,13 +85,15 @@ class EmulatedHelper(FakeHelper):
         self.user, self.cache, self.runs = user, cache, runs
         self.register_argv: tuple[str, ...] = ()
 
-    def answer(self, verb: Verb, lane: str, token: SecretStr | None) -> dict[str, JsonValue]:
+    def answer(
+        self, verb: Verb, lane: str, token: SecretStr | None, archive: str | None = None
+    ) -> dict[str, JsonValue]:
         (desired,) = self.lanes.lanes_named(lane)
         directory = Path(desired.runner_directory)
-        (sha,) = [p.name.removesuffix(".tar.gz") for p in (self.cache / "runners").iterdir()]
+        (sha,) = [p.name.removesuffix(".tar.gz") for p in (self.cache / "runners").glob("*.tar.gz")]
         if verb == "install-runner":
-            with tarfile.open(self.cache / "runners" / f"{sha}.tar.gz") as archive:
-                archive.extractall(directory, filter="data")
+            with tarfile.open(self.cache / "runners" / f"{sha}.tar.gz") as tar:
+                tar.extractall(directory, filter="data")
             for path in [directory, *directory.rglob("*")]:
                 os.chown(path, self.user.uid, self.user.gid, follow_symlinks=False)
             return {"verb": verb}
@@ -110,6 +115,30 @@ class EmulatedHelper(FakeHelper):
         if verb in ("enable-now", "restart"):
             self.runs.start(str(directory))
         return super().answer(verb, lane, token)
+
+
+@pytest.fixture
+def emulator(
+    runner_tarball: tuple[Path, str], validator: SpecValidator, clock: EmulatorClock
+) -> Iterator[GitHubEmulator]:
+    """The validating emulator on port 80 of a random loopback address: config.sh drops the
+    port of --url when it builds its registration URL (docs/github.md), and the helper's
+    register step gives config.sh a fixed environment (no http_proxy)."""
+    if os.geteuid() != 0:
+        pytest.skip("port 80 needs root: the runner registers at --url's host without its port")
+    host = f"127.{secrets.randbelow(250) + 2}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    gh = GitHubEmulator(
+        host=host,
+        port=80,
+        validate=True,
+        runner_tarball=runner_tarball[0],
+        clock=clock,
+        validator=validator,
+    )
+    seed(gh.state)
+    with gh:
+        yield gh
+    assert gh.validation_errors == [], gh.validation_errors
 
 
 @pytest.fixture

@@ -329,9 +329,32 @@ def test_environment_inputs_are_read_masked_and_removed() -> None:
     assert listener.registration_url("https://github.com/o/r") == (
         "https://api.github.com/actions/runner-registration"
     )
+    # GHES: scheme and host only, the port of --url is dropped (docs/github.md)
     assert listener.registration_url("http://127.0.0.1:8080/o/r") == (
-        "http://127.0.0.1:8080/api/v3/actions/runner-registration"
+        "http://127.0.0.1/api/v3/actions/runner-registration"
     )
+    assert listener.registration_url("https://GHES.example:8443/o/r") == (
+        "https://ghes.example/api/v3/actions/runner-registration"
+    )
+    assert listener.registration_url("http://[::1]:8080/o/r") == (
+        "http://[::1]/api/v3/actions/runner-registration"
+    )
+
+
+def test_registration_drops_the_port_of_the_url_on_the_wire(
+    host: RunnerHost, emulator: GitHubEmulator, client: GitHubClient
+) -> None:
+    """Without a proxy, config.sh --url http://127.0.0.1:<port>/o/r asks 127.0.0.1:80, never
+    the emulator on <port>; through http_proxy (how the other tests reach it) it registers."""
+    token = client.registration_token(REPO).token.get_secret_value()
+    emulator.app.log.clear()
+    direct = host.configure(token, name="no-proxy", http_proxy="", no_proxy="*")
+    assert direct.returncode == 1, direct.stdout
+    assert not (host.root / ".runner").exists()
+    assert emulator.requests("actions/runner-registration") == []
+    proxied = host.configure(token, name="via-proxy")
+    assert proxied.returncode == 0, proxied.stderr
+    assert [r["status"] for r in emulator.requests("actions/runner-registration")] == [200]
 
 
 def test_the_listener_needs_only_the_standard_library() -> None:

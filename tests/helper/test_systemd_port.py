@@ -11,7 +11,7 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 
 from helper.contract.errors import SystemdFailed
-from helper.contract.systemd import DbusSystemd
+from helper.contract.systemd import NO_SUCH_UNIT, DbusSystemd
 from helper.contract.transient import TransientSpec, transient_properties
 
 JOB = "/org/freedesktop/systemd1/job/42"
@@ -99,35 +99,95 @@ def test_dbus_errors_become_systemd_failed() -> None:
         asyncio.run(port(bus).start_unit("x.service", 1.0))
 
 
-def test_unit_properties_are_read_from_the_unit_and_service_interfaces() -> None:
+UNIT_PROPS = {
+    "LoadState": Variant("s", "loaded"),
+    "ActiveState": Variant("s", "active"),
+    "SubState": Variant("s", "running"),
+    "UnitFileState": Variant("s", "enabled"),
+    "DropInPaths": Variant("as", ["/etc/x.d/50-lane.conf"]),
+    "MainPID": Variant("u", 77),
+    "NRestarts": Variant("u", 2),
+    "ControlGroup": Variant("s", "/system.slice/x.service"),
+}
+
+
+def get_all(m: Message) -> Message:
+    return Message.new_method_return(m, "a{sv}", [UNIT_PROPS])
+
+
+def no_such_unit(m: Message) -> Message:
+    return Message.new_error(m, NO_SUCH_UNIT, "Unit x.service not loaded.")
+
+
+def test_unit_properties_are_one_getall_over_every_interface_at_the_unit_path() -> None:
     bus = StubBus()
-    path = "/org/freedesktop/systemd1/unit/x_2eservice"
-    bus.replies["LoadUnit"] = lambda m: Message.new_method_return(m, "o", [path])
-
-    def get_all(m: Message) -> Message:
-        if m.body[0].endswith(".Unit"):
-            props = {
-                "LoadState": Variant("s", "loaded"),
-                "ActiveState": Variant("s", "active"),
-                "SubState": Variant("s", "running"),
-                "UnitFileState": Variant("s", "enabled"),
-                "DropInPaths": Variant("as", ["/etc/x.d/50-lane.conf"]),
-            }
-        else:
-            props = {
-                "MainPID": Variant("u", 77),
-                "NRestarts": Variant("u", 2),
-                "ControlGroup": Variant("s", "/system.slice/x.service"),
-            }
-        return Message.new_method_return(m, "a{sv}", [props])
-
     bus.replies["GetAll"] = get_all
-    props = asyncio.run(port(bus).unit_properties("x.service"))
-    assert [m.member for m in bus.sent] == ["LoadUnit", "GetAll", "GetAll"]  # no Subscribe
+    props = asyncio.run(port(bus).unit_properties("x-y@a_b.service"))
+    assert [m.member for m in bus.sent] == ["GetAll"]  # no LoadUnit, no Subscribe
+    assert bus.sent[0].body == [""]
+    assert bus.sent[0].path == "/org/freedesktop/systemd1/unit/x_2dy_40a_5fb_2eservice"
     assert (props.active_state, props.main_pid, props.n_restarts) == ("active", 77, 2)
     assert props.enabled
     assert props.running
     assert props.drop_in_paths == ("/etc/x.d/50-lane.conf",)
+
+
+def test_service_fields_of_a_unit_that_is_not_loaded_are_not_taken() -> None:
+    bus = StubBus()
+    masked = {**UNIT_PROPS, "LoadState": Variant("s", "masked")}
+    bus.replies["GetAll"] = lambda m: Message.new_method_return(m, "a{sv}", [masked])
+    props = asyncio.run(port(bus).unit_properties("x.service"))
+    assert (props.load_state, props.main_pid, props.control_group) == ("masked", 0, "")
+
+
+def test_without_load_a_unit_systemd_does_not_hold_is_not_loaded() -> None:
+    bus = StubBus()
+    bus.replies["GetUnit"] = no_such_unit
+    bus.replies["GetUnitFileState"] = lambda m: Message.new_method_return(m, "s", ["disabled"])
+    bus.replies["GetAll"] = get_all
+    props = asyncio.run(port(bus).unit_properties("x.service", load=False))
+    assert [m.member for m in bus.sent] == ["GetUnit", "GetUnitFileState"]
+    assert (props.load_state, props.active_state, props.unit_file_state) == (
+        "not-found",
+        "inactive",
+        "disabled",
+    )
+
+
+@pytest.mark.parametrize("file_state", ["masked", "enabled", "linked", "ERROR"])
+def test_without_load_an_installed_masked_or_unknown_file_state_is_read_in_full(
+    file_state: str,
+) -> None:
+    bus = StubBus()
+    bus.replies["GetUnit"] = no_such_unit
+    bus.replies["GetUnitFileState"] = (
+        (lambda m: Message.new_error(m, "org.freedesktop.DBus.Error.FileNotFound", "no"))
+        if file_state == "ERROR"
+        else (lambda m: Message.new_method_return(m, "s", [file_state]))
+    )
+    bus.replies["GetAll"] = get_all
+    props = asyncio.run(port(bus).unit_properties("x.service", load=False))
+    assert [m.member for m in bus.sent] == ["GetUnit", "GetUnitFileState", "GetAll"]
+    assert props.main_pid == 77
+
+
+def test_without_load_a_unit_systemd_holds_is_read_at_its_path() -> None:
+    bus = StubBus()
+    bus.replies["GetUnit"] = lambda m: Message.new_method_return(m, "o", ["/u/x"])
+    bus.replies["GetAll"] = get_all
+    props = asyncio.run(port(bus).unit_properties("x.service", load=False))
+    assert [(m.member, m.path) for m in bus.sent][1] == ("GetAll", "/u/x")
+    assert props.main_pid == 77
+
+
+def test_loaded_units_is_one_list_by_patterns() -> None:
+    bus = StubBus()
+    row = ("a@1.service", "d", "loaded", "active", "running", "", "/u/a_401", 0, "", "/")
+    bus.replies["ListUnitsByPatterns"] = lambda m: Message.new_method_return(
+        m, "a(ssssssouso)", [[row]]
+    )
+    assert asyncio.run(port(bus).loaded_units("a@*.service")) == {"a@1.service": "/u/a_401"}
+    assert bus.sent[0].body == [[], ["a@*.service"]]
 
 
 def test_a_failed_step_reports_its_exit_status_and_is_reset() -> None:

@@ -72,7 +72,7 @@ def test_dry_run_of_every_verb_touches_nothing(world: World, verb: str) -> None:
     response = world.ask(verb, **fields_for(verb, sha))
     assert response.dry_run is True
     assert tree(world.tmp) == before | {str(world.audit_log): tree(world.tmp)[str(world.audit_log)]}
-    assert {call[0] for call in world.systemd.calls} <= {"GetAll"}
+    assert {call[0] for call in world.systemd.calls} <= {"GetAll", "GetUnitFileState"}
     assert world.systemd.transients == []
     if response.ok:
         assert out(response)["changed"] is False
@@ -84,12 +84,14 @@ def test_status_is_read_only_and_structured(world: World) -> None:
     world.make_lane_dir(registered=True)
     response = world.ask("status")
     assert response.ok
-    assert world.systemd.calls == [("GetAll", UNIT)]
+    # no drop-in: systemd is asked the instance's file state, and not made to load it
+    assert world.systemd.calls == [("GetUnitFileState", UNIT)]
     result = out(response)
     assert result["unit"] == UNIT
     assert result["runner_directory"]["runner_file"]["state"] == "ours"
     assert result["dropin"]["state"] == "absent"
-    assert result["unit_state"]["load_state"] == "loaded"
+    assert result["unit_state"]["load_state"] == "not-found"
+    assert result["unit_state"]["unit_file_state"] == "disabled"
 
 
 def test_the_whole_lifecycle(world: World) -> None:

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.systemd
 MACHINE = "lp-pkg-e2e"
 LANE = f"e2e-{MACHINE}"
 REPOSITORY = "launchplane-e2e/octo-repo"
-PORT = 8787
-EMULATOR = f"http://127.0.0.1:{PORT}"
+# Port 80 (the container's own network): the runner drops the port of --url when it builds its
+# registration URL, as against a GitHub Enterprise Server (docs/github.md).
+PORT = 80
+EMULATOR = "http://127.0.0.1"
 TOKEN = "ghp_E2eEmulatorAdminToken0123456789abcdef"
 EMULATOR_UNIT = "lp-github-emulator.service"
 EMULATOR_VENV = "/opt/lp-emulator"

@@ -151,16 +151,25 @@ def test_install(box: Sandbox, base_deb: Path) -> None:
     assert box.exec("test", "-S", "/run/launchplane/helper.sock").returncode == 0
 
     # The venv: Debian's interpreter, console scripts linked into /usr/bin, byte code
-    # compiled by postinst but not shipped.
+    # shipped, compiled at build time against the sources' hashes (checked-hash: flags 3).
     assert box.exec("readlink", "-f", f"{VENV}/bin/python").stdout.strip() == "/usr/bin/python3.11"
     for tool in ("launchplane-agent", "helperctl"):
         target = box.exec("readlink", "-f", f"/usr/bin/{tool}").stdout.strip()
         assert target == f"{VENV}/bin/{tool}"
     assert not exists(box, "/usr/bin/launchplane-helper")
-    assert "__pycache__" not in box.exec("dpkg", "-L", PACKAGE).stdout
-    assert box.sh(f"ls {VENV}/lib/python3.11/site-packages/agent/__pycache__/cli.*.pyc").stdout
+    shipped = box.exec("dpkg", "-L", PACKAGE).stdout
+    for module in (
+        "agent/__pycache__/cli",
+        "helper/__pycache__/server",
+        "pydantic/__pycache__/main",
+    ):
+        assert f"site-packages/{module}.cpython-311.pyc" in shipped, module
+    pyc = f"{VENV}/lib/python3.11/site-packages/agent/__pycache__/cli.cpython-311.pyc"
+    assert box.exec("od", "-An", "-tu4", "-j4", "-N4", pyc).stdout.split() == ["3"]
     for doc in ("README.md", "helper.md", "operations.md", "copyright"):
         assert exists(box, f"/usr/share/doc/{PACKAGE}/{doc}"), doc
+    completion = "/usr/share/bash-completion/completions/launchplane-agent"
+    assert "reconcile" in box.exec("cat", completion).stdout  # shell completion (issue 15)
 
     # The socket activates the helper (as root, from the venv) and it answers: the shipped
     # example lane is for another host, so it is refused, not served.

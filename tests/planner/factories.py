@@ -17,7 +17,7 @@ from agent.contracts import (
     RunnerLaneMaintainerObservedState,
     UnitState,
 )
-from agent.unit_states import ActiveState, LoadState, UnitFileState
+from agent.unit_states import ActiveState, ListenerLog, LoadState, UnitFileState
 from helper.contract.dropin import expected_service, lane_dropin_path
 from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, parse_lanes
 
@@ -132,6 +132,7 @@ def effective(active: bool = True) -> dict[str, Any]:
         "working_directory": service.working_directory,
         "exec_start": (service.exec_start,),
         "main_process": process() if active else None,
+        "listener_log": ListenerLog(listening=True) if active else None,
     }
 
 

@@ -20,6 +20,7 @@ from agent.contracts import (
     RunnerFile,
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
+    RunnerVersions,
     Shape,
     Step,
 )
@@ -66,6 +67,15 @@ unmanaged_labels = tuple(x for x in f.LABELS if x != "launchplane-managed")
 idle_offline = f.runner(status="offline")
 apply = {"mode": "apply", "idempotency_key": "k-1", "confirmation": f"apply {f.LANE}"}
 
+behind = RunnerVersions(installed="2.329.0", installed_source="archive", latest="2.330.0")
+
+
+def pinned(version: str, observed: RunnerLaneMaintainerObservedState) -> Case:
+    """The lane with `runner_version_policy` pinned to `version`."""
+    desired = f.desired(runner_version_policy=version)
+    return Case(LanesFile(policy=f.declared().policy, lanes=(desired,)), desired, observed)
+
+
 no_agent_id = RunnerFile(agent_name=f.LANE, git_hub_url=f"https://github.com/{f.REPO}")
 
 
@@ -98,23 +108,36 @@ SCENARIOS: dict[str, Callable[[], Case]] = {
     "R20": lambda: on(f.observed(github=None, github_problem=problem("github_auth_failed"))),
     "R21": lambda: on(f.observed(github=None, github_problem=problem("github_rate_limited"))),
     "R22": lambda: on(f.observed(local=f.local().model_copy(update={"runner_file": no_agent_id}))),
+    "R24": lambda: on(f.observed(runner_versions=behind)),
+    "R25": lambda: pinned(
+        "2.329.0",
+        f.observed(github=f.inventory(f.runner(status="offline")), runner_versions=behind),
+    ),
     "R23": lambda: on(
         f.observed(unit=f.unit(active=False, load_state="masked", unit_file_state="masked"))
     ),
     "S1": lambda: on(f.observed(), operation=RESTART),
-    "S2": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=RESTART),
+    "S2": lambda: on(
+        f.observed(github=f.inventory(f.runner(busy=True))),
+        operation=RESTART,
+        drain_wait_seconds=0,
+    ),
     "S3": lambda: on(
         f.observed(github=f.inventory(f.runner(busy=True))),
         operation=RESTART,
         drain_confirmed=True,
     ),
+    "S7": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=RESTART),
     "S4": lambda: on(f.absent(), operation=RESTART),
     "S5": lambda: on(
         f.observed(github=f.inventory(f.runner(labels=unmanaged_labels))), operation=RESTART
     ),
     "S6": lambda: on(f.observed(unit=f.unit(active=False)), operation=RESTART),
     "M1": lambda: on(f.observed(), operation=REMOVE),
-    "M2": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=REMOVE),
+    "M2": lambda: on(
+        f.observed(github=f.inventory(f.runner(busy=True))), operation=REMOVE, drain_wait_seconds=0
+    ),
+    "M9": lambda: on(f.observed(github=f.inventory(f.runner(busy=True))), operation=REMOVE),
     "M3": lambda: on(f.absent(), operation=REMOVE),
     "M4": lambda: on(f.absent(github=f.inventory(idle_offline)), operation=REMOVE),
     "M5": lambda: on(f.observed(unit=f.unit(marked=False)), operation=REMOVE),

@@ -19,6 +19,7 @@ from agent.contracts import (
     PlanPolicy,
     RunnerLaneMaintainerAuditRecord,
     RunnerLaneMaintainerObservedState,
+    Step,
 )
 from agent.planner import plan
 from tests.planner import factories as f
@@ -142,7 +143,8 @@ def test_ready_only_when_every_precondition_holds(
             assert observed.baseline is not None
             assert observed.service_user_uid is not None
         if policy.operation is not Operation.RECONCILE and not policy.drain_confirmed:
-            assert not any(r.busy for r in runners_)
+            # a busy runner is never acted on: the plan first waits for its job to end
+            assert not any(r.busy for r in runners_) or result.steps[0] is Step.WAIT_IDLE
     else:
         assert result.blockers
         assert result.next_steps

@@ -143,7 +143,7 @@ def runner_tarball(sandbox_scratch: Path) -> tuple[Path, str]:
 def github_inside(
     installed: InstalledHost, runner_tarball: tuple[Path, str]
 ) -> Iterator[GitHubInside]:
-    """The GitHub emulator running inside the container on 127.0.0.1:18080; its downloads
+    """The GitHub emulator running inside the container on 127.0.0.1:80; its downloads
     endpoint serves the runner emulator's tarball (with its sha256)."""
     github = GitHubInside(installed.sandbox)
     github.start(runner_tarball=f"/scratch/runner-archive/{runner_tarball[0].name}")

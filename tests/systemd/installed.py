@@ -42,8 +42,10 @@ DROPIN_DIR = f"/etc/systemd/system/{UNIT}.d"
 DROPIN = f"{DROPIN_DIR}/50-lane.conf"
 RUNNER_CACHE = "/var/cache/launchplane-agent/runners"
 HELPER_AUDIT_LOG = "/var/log/launchplane/helper.jsonl"
-EMULATOR_PORT = 18080
-EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
+# Port 80 (the container has a network of its own): the runner drops the port of --url when
+# it builds its registration URL, as against a GitHub Enterprise Server (docs/github.md).
+EMULATOR_PORT = 80
+EMULATOR_URL = "http://127.0.0.1"
 EMULATOR_UNIT = "lp-test-github-emulator.service"
 EMULATOR_SITE = "/opt/lp-test/emulator-site"
 INSTALL_DIR = "/scratch/lp-install"  # the host's sandbox_scratch/lp-install

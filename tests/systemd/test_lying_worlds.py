@@ -30,6 +30,7 @@ from tests.systemd.installed import (
     RUNNER_DIR,
     SERVICE_USER,
     UNIT,
+    VENV,
     GitHubInside,
     InstalledHost,
     clear_lane,
@@ -624,9 +625,10 @@ WORLDS = [
     World(
         "impostor_elsewhere_holds_the_session_unit_up",
         impostor("nobody", unit_up=True),
-        frozenset({PROCESS_GATE, "session_conflict"}),
+        frozenset({"session_conflict"}),
         undo=stop_impostor,
-        notes="another uid from a copy of the lane directory: a stolen registration",
+        notes="another uid from a copy of the lane directory: a stolen registration; the "
+        "impostor holds the session first, the lane's listener then meets GitHub's 409",
     ),
     World(
         "crash_loop_sampled_while_active",
@@ -710,16 +712,10 @@ WORLDS = [
     ),
 ]
 
-KNOWN_LIES: set[str] = {"impostor_elsewhere_holds_the_session_unit_up"}
-"""Worlds that today's gates still write `completed` for (strict xfail until fixed).
-
-impostor_elsewhere_holds_the_session_unit_up: the only local trace of a session held by
-another machine is the lane listener's own conflict message, and the agent can read none of
-its carriers: the journal needs the `systemd-journal`/`adm` group (privileged), the real
-runner's `_diag/Runner_*.log` is written under the unit's `UMask=0027` (0640, readable by
-neither the agent nor the capability-less root helper) and the emulator writes no `_diag`;
-the listener's exit 5 comes only after 240 s of conflicts, so the restart it causes falls
-outside the 4 s stability window. See docs/runner-lane-baseline.md."""
+KNOWN_LIES: set[str] = set()
+"""Worlds that today's gates still write `completed` for (strict xfail until fixed): none.
+The last one, impostor_elsewhere_holds_the_session_unit_up, is named by the listener's own
+journal since its activation (`session_conflict`, agent/observe_journal.py)."""
 
 
 @pytest.fixture(scope="module")
@@ -842,3 +838,37 @@ def test_a_remove_github_refuses_touches_nothing_local(
         assert lane_truth(proven, github_inside) is None  # unit, directory, GitHub: untouched
     finally:
         clear_faults(proven, github_inside)
+
+
+AGENT_PROBE = "/run/systemd/system/launchplane-agent.service.d/60-journal-probe.conf"
+PROBE_OUT = "/run/lp-journal-probe.json"
+
+
+def test_the_agent_unit_reads_the_lane_listeners_journal(
+    proven: Host, github_inside: GitHubInside
+) -> None:
+    """The shipped agent unit, with all its hardening, runs the agent's journal reader (only
+    its ExecStart and conditions replaced): it sees the lane listener's "Listening for Jobs"
+    since the unit's activation. Unreadable (no `systemd-journal`, a filter that blocks
+    journalctl) would come back as `unreadable`, and every lane would stay unproven."""
+    heal(proven, github_inside)
+    since = proven.props(UNIT, "ActiveEnterTimestampMonotonic")["ActiveEnterTimestampMonotonic"]
+    code = (
+        "from agent.observe_journal import JournalctlReader as R; "
+        f"print(R().listener_log('{UNIT}', {int(since)}).model_dump_json())"
+    )
+    sb = proven.sandbox
+    sb.write_file(
+        AGENT_PROBE,
+        "[Unit]\nConditionPathExists=\n[Service]\nLoadCredential=\nExecStart=\n"
+        f'ExecStart={VENV}/bin/python -c "{code}"\nStandardOutput=truncate:{PROBE_OUT}\n',
+    )
+    sb.systemctl("daemon-reload")
+    try:
+        sb.systemctl("start", "launchplane-agent.service")
+        journal = json.loads(sb.read_file(PROBE_OUT))
+    finally:
+        sb.exec("rm", "-f", AGENT_PROBE, PROBE_OUT)
+        sb.systemctl("daemon-reload")
+        sb.systemctl("reset-failed", "launchplane-agent.service", check=False)
+    assert journal == {"session_conflicts": 0, "listening": True, "unreadable": None}

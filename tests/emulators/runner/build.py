@@ -10,6 +10,7 @@ import argparse
 import gzip
 import hashlib
 import io
+import re
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -52,13 +53,27 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int) -> None
         tar.addfile(info, io.BytesIO(data))
 
 
+def _source(source: str, version: str) -> bytes:
+    """A source file as the release of `version` carries it: the listener reports `version`."""
+    data = (SOURCES / source).read_bytes()
+    if source == "listener.py" and version != VERSION:
+        line = f'VERSION = "{VERSION}"\n'.encode()
+        if data.count(line) != 1:
+            raise ValueError("listener.py has no single VERSION line to set")
+        data = data.replace(line, f'VERSION = "{version}"\n'.encode())
+    return data
+
+
 def build(out: Path, version: str = VERSION) -> tuple[Path, str]:
-    """Write the archive and `<archive>.sha256` into `out`; returns (archive, sha256 hex)."""
+    """Write the archive and `<archive>.sha256` into `out`; returns (archive, sha256 hex).
+    Another `version` gives the same emulator reporting that version (a newer release)."""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise ValueError(f"not a runner version: {version!r}")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         _add(tar, "bin", None, 0o755)
         for name, source, mode in FILES:
-            _add(tar, name, (SOURCES / source).read_bytes(), mode)
+            _add(tar, name, _source(source, version), mode)
         _add(tar, "bin/EMULATOR.txt", README.encode(), 0o644)
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0, compresslevel=9) as gz:

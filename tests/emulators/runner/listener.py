@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 VERSION = "2.329.0"
 COMMIT = "0000000000000000000000000000000000000000"
@@ -292,14 +292,15 @@ def is_hosted(host: str) -> bool:
 
 def registration_url(github_url: str) -> str:
     """Where the runner trades its token: api.<host>/actions/runner-registration on github.com,
-    <host>/api/v3/actions/runner-registration on GitHub Enterprise Server (and the emulator)."""
+    <host>/api/v3/actions/runner-registration on GitHub Enterprise Server (and the emulator).
+    Scheme and host only: the port of --url is dropped, as the real runner's string does
+    (docs/github.md); a GHES on another port is reached through http(s)_proxy, if at all."""
     parts = urlsplit(github_url)
     host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
     if is_hosted(host):
-        return urlunsplit(
-            (parts.scheme, f"api.{parts.netloc}", "/actions/runner-registration", "", "")
-        )
-    return urlunsplit((parts.scheme, parts.netloc, "/api/v3/actions/runner-registration", "", ""))
+        return f"{parts.scheme}://api.{netloc}/actions/runner-registration"
+    return f"{parts.scheme}://{netloc}/api/v3/actions/runner-registration"
 
 
 def check_url(url: str) -> str:
