@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,37 @@ from helper.contract.dropin import rendered_hash
 log = get_logger(__name__)
 
 ObserveOne = Callable[[RunnerLaneMaintainerDesiredState], RunnerLaneMaintainerObservedState]
+
+FIRST_POLL = 0.25
+"""Seconds before the second read of GitHub while waiting for `online`: a runner that connects
+is seen within about this long (the reads after the first are conditional: a 304 is free)."""
+POLL_GROWTH = 1.25
+"""Each wait is this much longer than the one before, up to `poll_interval`."""
+
+
+def poll_waits(first: float, longest: float) -> Iterator[float]:
+    """The waits between reads: `first`, growing by POLL_GROWTH, never above `longest`."""
+    wait = min(first, longest)
+    while True:
+        yield wait
+        wait = min(longest, wait * POLL_GROWTH)
+
+
+@dataclass
+class OnlineWait:
+    """What waiting for `online` cost: reads of GitHub, how many were 304s, units spent."""
+
+    reads: int = 0
+    not_modified: int = 0
+    rate_limit_used: int = 0
+
+    def as_evidence(self) -> dict[str, int]:
+        return {
+            "reads": self.reads,
+            "not_modified": self.not_modified,
+            "changed": self.reads - self.not_modified,
+            "rate_limit_used": self.rate_limit_used,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,26 +106,41 @@ class Verifier:
     clock: Clock
     sleep: Sleep
     online_timeout: float
-    poll_interval: float
+    poll_interval: float  # the longest wait between two reads while waiting for online
     stability_window: float = 2 * 2.0  # two poll rounds (docs/runner-lane-baseline.md)
+    first_poll: float = FIRST_POLL
     progress: Progress = SILENT
 
-    def wait_online(self, desired: RunnerLaneMaintainerDesiredState) -> GithubInventory | None:
-        """Poll GitHub until the lane's one runner is online or the timeout (clock time) ends."""
+    def wait_online(
+        self, desired: RunnerLaneMaintainerDesiredState, spent: OnlineWait | None = None
+    ) -> GithubInventory | None:
+        """Poll GitHub until the lane's one runner is online or the timeout (clock time) ends.
+        The first read is fresh (no If-None-Match: after a change, never a body cached before
+        it); each later read revalidates that answer, so a 304 is GitHub saying "still what
+        you read a moment ago" at no rate-limit cost, and the waits can be short
+        (`first_poll`, growing to `poll_interval`). `spent` counts the reads."""
+        spent = spent if spent is not None else OnlineWait()
         started = self.clock()
         deadline = started + timedelta(seconds=self.online_timeout)
+        waits = poll_waits(self.first_poll, self.poll_interval)
         inventory: GithubInventory | None = None
+        fresh = True
         while True:
             waited = (self.clock() - started).total_seconds()
             self.progress.step(desired.lane_name, f"waiting for GitHub online ({waited:.0f} s)")
+            stats = self.github.stats
+            before = (stats.not_modified, stats.rate_limit_used)
             try:
-                # fresh: after a change, what GitHub says now, never a cached answer
-                inventory = self.github.runners_named(desired.scope, desired.lane_name, fresh=True)
+                inventory = self.github.runners_named(desired.scope, desired.lane_name, fresh=fresh)
+                fresh = False  # revalidate what was just read fresh
             except GitHubError as exc:
                 log.warning("verify.github_unavailable", error=exc.code)
+            spent.reads += 1
+            spent.not_modified += stats.not_modified - before[0]
+            spent.rate_limit_used += stats.rate_limit_used - before[1]
             if online(inventory) or self.clock() >= deadline:
                 return inventory
-            self.sleep(self.poll_interval)
+            self.sleep(next(waits))
 
     def verify(
         self, desired: RunnerLaneMaintainerDesiredState, evidence: dict[str, Any]
@@ -102,7 +148,8 @@ class Verifier:
         """Every gate against the observation after the start; `completed` needs them all.
         Adds the runners and GitHub's request counts to `evidence`."""
         started = time.monotonic()
-        self.wait_online(desired)
+        spent = OnlineWait()
+        self.wait_online(desired, spent)
         waited = time.monotonic() - started
         started = time.monotonic()
         self.progress.step(desired.lane_name, "observing the running lane and its baseline")
@@ -123,6 +170,7 @@ class Verifier:
         runners = post.github.runners if post.github else ()
         evidence["runners"] = [r.model_dump(mode="json") for r in runners]
         evidence["github_requests"] = self.github.stats.as_evidence()
+        evidence["online_wait"] = spent.as_evidence()
         evidence["stability_window_seconds"] = self.stability_window
         gates = both_samples(
             self._gates(desired, first, evidence), self._gates(desired, post, evidence, first)

@@ -46,8 +46,15 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unit start", ("install_or_update_unit", "daemon_reload", "enable_now")),
     ("online", ("wait_online",)),
     ("baseline", ("observe_post_and_baseline",)),
+    ("stability window (the gates' second sample)", ("stability_window",)),
+    ("observe again", ("observe_again",)),
 )
 OTHER = "agent start-up, observe, plan, records"
+CONNECT = "online: the runner connecting"
+DETECT = "online: GitHub has it → the agent sees it"
+STABILITY = PHASES[-2][0]
+OWN = "our own share (all but the runner connecting and the stability window)"
+LIST = "actions/list-self-hosted-runners-for-repo"
 
 
 # Run inside the container as root: times the agent process, prints its record.
@@ -95,14 +102,36 @@ def phases_of(record: dict[str, Any], wall: float) -> dict[str, float]:
     return out
 
 
+def emulator_log(github: GitHubInside) -> list[dict[str, Any]]:
+    status, log = github.request("GET", "/_emulator/requests", auth=False)
+    return list(log) if status == 200 else []
+
+
+def online_split(log: list[dict[str, Any]], waited: float) -> dict[str, float]:
+    """wait_online split by the emulator's own log: from the listener's session (GitHub has
+    it online) to verify's read that saw it (the agent's share), the rest the runner's."""
+    created = [e["time"] for e in log if e["operation"] == "actions/session-create"]
+    waits = [e["time"] for e in log if e["operation"] == LIST and "name=" in e["query"]]
+    if not created or not waits:
+        return {}
+    lag = min(waited, max(0.0, waits[-1] - created[0]))
+    return {CONNECT: waited - lag, DETECT: lag}
+
+
 def one_run(box: Sandbox, github: GitHubInside, key: str) -> dict[str, Any]:
     reset_lane(box, github)
+    logged = len(emulator_log(github))
     done = box.exec(PYTHON, "-I", "-c", TIMED_APPLY, input=json.dumps(apply_argv(key)), timeout=700)
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     try:
         (record,) = json.loads(outcome["stdout"])
     except (ValueError, TypeError):
         return {"ok": False, "rc": outcome["rc"], "error": outcome["stderr"] or outcome["stdout"]}
+    phases = phases_of(record, outcome["wall"])
+    split = online_split(emulator_log(github)[logged:], phases.get("online", 0.0))
+    if split:
+        split[OWN] = outcome["wall"] - phases.get(STABILITY, 0.0) - split[CONNECT]
+    evidence = record.get("provider_evidence", {})
     result = {
         "ok": record["status"] == "completed",
         "rc": outcome["rc"],
@@ -112,9 +141,11 @@ def one_run(box: Sandbox, github: GitHubInside, key: str) -> dict[str, Any]:
         "blockers": [f"{b['code']}: {b['message']}" for b in record["plan"]["blockers"]],
         "failed_gate": record.get("failed_gate"),
         "wall": outcome["wall"],
-        "phases": phases_of(record, outcome["wall"]),
-        "steps": record.get("provider_evidence", {}).get("steps", []),
-        "github_requests": record.get("provider_evidence", {}).get("github_requests"),
+        "phases": phases,
+        "split": split,
+        "steps": evidence.get("steps", []),
+        "github_requests": evidence.get("github_requests"),
+        "online_wait": evidence.get("online_wait"),
     }
     return result
 
@@ -165,6 +196,11 @@ def measure(host: BenchHost, *, runs: int, leave_running: bool = False) -> dict[
         "archive_sha256": digest,
         "wall": summary([r["wall"] for r in good]),
         "phases": {n: summary([r["phases"].get(n, 0.0) for r in good]) for n in names},
+        "split": {
+            n: summary([r["split"][n] for r in good if n in r["split"]])
+            for n in (CONNECT, DETECT, OWN)
+            if any(n in r["split"] for r in good)
+        },
         "load": load,
     }
 
@@ -189,7 +225,7 @@ def print_table(result: dict[str, Any], file: Any = sys.stdout) -> None:
                 print(f"    blocker {blocker}", file=file)
         return
     print(f"{'total (agent process wall)':<40} {result['wall']['median']:7.3f} s", file=file)
-    for name, s in result["phases"].items():
+    for name, s in [*result["phases"].items(), *result.get("split", {}).items()]:
         print(f"  {name:<38} {s['median']:7.3f} s  [{s['min']:.3f} .. {s['max']:.3f}]", file=file)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 
 from bench.analysis import findings
+from bench.before_after import before_after_section, imports_section, limits_section
 from bench.fmt import _error_of
 from bench.results import Results, ok, series_list
 from bench.tables import convergence_section, helper_section, parts_table, pass_table, targets_table
+
+REGENERATE = 'flock /work/.sandbox.lock make bench BENCH_ARGS="--quick --wait-quiet 60"'
+"""The one command that regenerates this page (the lock: the sandbox is shared here)."""
 
 
 def render(results: Results) -> str:
@@ -21,6 +25,8 @@ def render(results: Results) -> str:
         "`bench/`) from one run on the machine below; the figures are medians of several runs",
         "and every comparison is a ratio measured in the same run. Nothing here is asserted by",
         "a test. ![benchmarks](performance.png)",
+        "",
+        f"Regenerate (one line, as root, from the repository root): `{REGENERATE}`",
         "",
         "## Machine and load",
         "",
@@ -48,6 +54,14 @@ def render(results: Results) -> str:
         "## Targets",
         "",
         *targets_table(results),
+        "",
+        "## Before → now (issue #17), next to the physical limits",
+        "",
+        "Each *now* is a median of the runs of this `make bench`; each physical limit was",
+        "measured in the same run on the same machine (section 4): what no implementation",
+        "of the figure can beat here.",
+        "",
+        *before_after_section(results),
         "",
         "## Findings",
         "",
@@ -129,11 +143,40 @@ def render(results: Results) -> str:
         "",
         *convergence_section(sandbox.get("convergence"), results),
         "",
+        "`online` is split by the emulator's own request log: *the runner connecting* ends when",
+        "the listener's session is created (GitHub has it online); *GitHub has it → the agent",
+        "sees it* is from there to verify's read that saw it (verify reads fresh once, then",
+        "revalidates with `If-None-Match` 0.25 s apart, growing x1.25 to 2 s; 304s cost no",
+        "rate limit). The stability window is the gates' (two samples of the unit, 4 s apart:",
+        "docs/runner-lane-baseline.md), its own phase. *Our own share* is the wall minus the",
+        "runner connecting and the stability window.",
+        "",
+        "## 4. Physical limits, same run",
+        "",
+        "Inside the same container, one Python process (the installed venv) times each: a",
+        "D-Bus round trip to PID 1 (`org.freedesktop.DBus.Peer.Ping` to systemd, and `GetUnit`",
+        "of a loaded unit, on one connection to the system bus), a Unix-socket round trip (64",
+        "bytes to a forked echo process and back), and whole-process starts (fork, exec, exit).",
+        "",
+        *limits_section(results),
+        "",
+        "## 5. Import time at start-up (`python -X importtime`)",
+        "",
+        "PYTHONPROFILEIMPORTTIME=1 on the helper's cold start as socket activation runs it (a",
+        "runtime drop-in; one `status` call starts it; the lines from its journal) and on",
+        "`launchplane-agent --json reconcile --due` as the timer runs it (as launchplane-agent,",
+        "the lane converged). Self time of every imported module, summed per top-level package;",
+        "importtime's own bookkeeping inflates the totals a little.",
+        "",
+        *imports_section(results),
+        "",
         "## Reproduce",
         "",
         "```sh",
+        REGENERATE + "   # what wrote this page",
         "make bench                     # everything, a few minutes; root for the sandbox parts",
         "uv run python -m bench --quick # fewer repetitions",
+        "uv run python -m bench.limits            # root: the physical limits, import times",
         "uv run python -m bench --no-sandbox",
         "uv run python -m bench.pass_cost --scales 10:5,200:20 [--units dbus]",
         "uv run python -m bench.helper_latency     # root",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bench import convergence, helper_latency, pass_cost
+from bench import convergence, helper_latency, limits, pass_cost
 from bench.common import (
     git_state,
     loadavg,
@@ -66,6 +66,7 @@ def measure(ns: argparse.Namespace) -> Results:
 def measure_sandbox(
     ns: argparse.Namespace, *, steady: int, restarts: int, warm: int, cold: int, conv_runs: int
 ) -> dict[str, Any]:
+    import_runs = 3 if ns.quick else 5
     reason = "skipped (--no-sandbox)" if ns.no_sandbox else unavailable_reason()
     if reason:
         return {"error": reason}
@@ -75,6 +76,8 @@ def measure_sandbox(
             box = host.installed.sandbox
             out["python"] = box.exec(PYTHON, "-V").stdout.strip()
             out["systemd"] = box.exec("systemctl", "--version").stdout.splitlines()[0]
+            log("physical limits: D-Bus, Unix socket, process starts")
+            out["limits"] = _guarded("limits", partial(limits.measure, box, runs=warm * 2))
             for units in ("fake", "dbus"):
                 out[f"container_{units}"] = _guarded(
                     f"container {units}",
@@ -99,7 +102,8 @@ def measure_sandbox(
                 "convergence",
                 partial(convergence.measure, host, runs=conv_runs, leave_running=True),
             )
-            if ok(out["convergence"]) and out["convergence"]["completed"]:
+            converged = ok(out["convergence"]) and out["convergence"]["completed"]
+            if converged:
                 log("helper latency, lane converged and running")
                 out["helper_running"] = _guarded(
                     "helper latency (running lane)",
@@ -107,6 +111,9 @@ def measure_sandbox(
                         helper_latency.measure, box, warm=warm, cold=cold, reloads=min(warm, 10)
                     ),
                 )
+            log("import times: helper cold start, `launchplane-agent reconcile --due`")
+            out["imports"] = _guarded("imports", partial(limits.imports, box, runs=import_runs))
+            if converged:
                 convergence.cleanup(box)
     except Exception as exc:  # the container itself: every sandbox part is then missing
         out["error"] = f"{type(exc).__name__}: {exc}"

@@ -245,6 +245,12 @@ def convergence_section(conv: dict[str, Any] | None, results: Results) -> list[s
         f"| **apply → completed** | agent process wall | **{s_(total)}** | "
         f"{s_(conv['wall']['min'])} … {s_(conv['wall']['max'])} | |"
     )
+    for name, s in conv.get("split", {}).items():
+        how = "wall - connecting - window" if name == convergence.OWN else "emulator's log"
+        out.append(
+            f"| *{name}* | ({how}) | {s_(s['median'])} "
+            f"| {s_(s['min'])} … {s_(s['max'])} | {100 * s['median'] / total:.0f} % |"
+        )
     out.append("")
     out.append(
         f"{conv['completed']} of {conv['attempted']} runs completed; load average (1 min) "

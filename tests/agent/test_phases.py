@@ -41,10 +41,12 @@ class FakeTime:
 
 
 class NeverOnline:
-    calls = 0
+    def __init__(self) -> None:
+        self.fresh: list[bool] = []
+        self.stats = RequestStats()
 
     def runners_named(self, repository: str, name: str, *, fresh: bool = False) -> GithubInventory:
-        self.calls += 1
+        self.fresh.append(fresh)
         return f.inventory(f.runner(status="offline"))
 
 
@@ -60,13 +62,15 @@ def test_wait_online_gives_up_at_the_timeout_on_the_injected_clock(tmp_path: Pat
         sleep=time.sleep,
         online_timeout=10.0,
         poll_interval=3.0,
+        first_poll=1.0,
     )
     inventory = verifier.wait_online(declared.lanes[0])
     assert inventory is not None
     assert inventory.runners[0].status == "offline"
-    assert time.slept == [3.0, 3.0, 3.0, 3.0]  # 0, 3, 6, 9 s: not yet; 12 s: past the deadline
-    assert github.calls == 5
-    assert time.now - NOW == timedelta(seconds=12)
+    # reads at 0, 1, 2.25, 3.8125, 5.77, 8.21 s: not yet; 11.21 s: past the deadline
+    assert time.slept == [1.0, 1.25, 1.5625, 1.953125, 2.44140625, 3.0]
+    assert github.fresh == [True] + [False] * 6  # one fresh read, then revalidations
+    assert time.now - NOW == timedelta(seconds=sum(time.slept))
 
 
 def test_a_dry_plan_retargeted_to_apply_equals_planning_in_apply_mode() -> None:

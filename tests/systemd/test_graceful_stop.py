@@ -1,7 +1,8 @@
 """A restart on real systemd while the lane's runner runs a job: the listener itself cancels the
 job and deletes its session (run.sh with RUNNER_MANUALLY_TRAP_SIG=1 under KillMode=mixed), the
-next listener meets no session conflict, and the agent's verify (one verify, `completed`) judges
-the new listener's session.
+next listener meets no session conflict, and the agent's verify passes on its first round: its
+wait for online ends on the new listener's session (free 304s until then) and the one judging
+round after it is `completed`.
 
 Against a template without RUNNER_MANUALLY_TRAP_SIG this fails: run.sh dies of SIGTERM, the
 listener and the job are SIGKILLed, the job stays in progress on GitHub and the next listener
@@ -64,10 +65,23 @@ def test_restart_lets_the_listener_cancel_its_job_and_close_its_session(
     assert int(props["MainPID"]) not in (0, old_pid)
 
     assert record["status"] == "completed", record.get("error")
-    # the verify judged the NEW listener: its session existed before the post-observation
-    # (a stale session of a SIGKILLed listener also reads "online" until it times out)
-    lists = [i for i, (operation, _) in enumerate(operations) if operation == LIST]
-    assert operations.index(("actions/session-create", 200)) < lists[-1], operations
     assert [r["status"] for r in record["provider_evidence"]["runners"]] == ["online"]
     assert record["provider_evidence"]["runners"][0]["busy"] is False
-    print(f"verify: {len(lists) - 2} poll round(s) of wait_online", operations)
+    # The verify passed on its first round, judging the NEW listener. wait_online's reads (the
+    # `name=` filtered listing): one fresh read, then free 304s while nothing changed, and at
+    # most one changed answer, the new listener online; the new session existed before the
+    # read that ended the wait. The judging reads (the unfiltered listing) come after it:
+    # exactly two, the observation and the one after the stability window.
+    waits = [i for i, e in enumerate(log) if e["operation"] == LIST and "name=" in e["query"]]
+    judging = [i for i, e in enumerate(log) if e["operation"] == LIST and i > waits[-1]]
+    statuses = [log[i]["status"] for i in waits]
+    assert statuses[0] == 200, statuses
+    assert statuses[1:] in ([], [304] * (len(statuses) - 2) + [200]), statuses
+    online_wait = record["provider_evidence"]["online_wait"]
+    assert online_wait["reads"] == len(waits), (online_wait, statuses)
+    assert online_wait["not_modified"] == statuses.count(304)
+    assert online_wait["changed"] <= 2
+    assert operations.index(("actions/session-create", 200)) < waits[-1], operations
+    assert len(judging) == 2, operations
+    assert all(log[i]["query"].find("name=") < 0 for i in judging), operations
+    print(f"verify: online_wait {online_wait}; judged once, two samples", operations)
