@@ -16,7 +16,8 @@ from pathlib import Path
 from agent.contracts import BaselineFinding, BaselineState, HostPolicy
 from agent.ports import DockerVersions
 from helper.contract.identifiers import is_within
-from helper.contract.lanes import RunnerLaneMaintainerDesiredState, policy_findings
+from helper.contract.lane_policy import policy_findings
+from helper.contract.lanes import RunnerLaneMaintainerDesiredState
 
 LABEL_CODES = {"missing_managed_label", "missing_required_label"}
 PRIVILEGED_GROUPS = frozenset(

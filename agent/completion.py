@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.cli import _parser
+from agent.cli_parser import _parser
 
 FILE_OPTIONS = ("--lanes", "--observation")
 LANE_OPTIONS = ("--lane",)

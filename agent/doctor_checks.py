@@ -15,7 +15,8 @@ from agent.orphans import Orphan
 from agent.ports import GitHubPort
 from agent.settings import AgentSettings
 from helper.contract.errors import LaunchplaneError
-from helper.contract.lanes import LanesFile, lane_findings
+from helper.contract.lane_policy import lane_findings
+from helper.contract.lanes import LanesFile
 from helper.contract.policy_paths import policy_path_problems
 from helper.contract.site import endpoint_problems
 from helper.contract.systemd import UnitProps

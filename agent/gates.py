@@ -21,7 +21,7 @@ from agent.contracts import (
 from agent.planner import plan
 from helper.contract.dropin import expected_service, lane_dropin_path
 from helper.contract.identifiers import MANAGED_LABEL
-from helper.contract.lanes import lane_findings
+from helper.contract.lane_policy import lane_findings
 
 
 def _result(gate: Gate, problems: list[str], ok: str) -> GateResult:

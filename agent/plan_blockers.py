@@ -14,7 +14,7 @@ from agent.contracts import (
     RunnerLaneMaintainerDesiredState,
     RunnerLaneMaintainerObservedState,
 )
-from helper.contract.lanes import lane_findings
+from helper.contract.lane_policy import lane_findings
 
 GITHUB_BLOCKERS = frozenset(
     {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from helper.contract.dropin import unit_value_findings
 from helper.contract.errors import LaneRefused
 from helper.contract.identifiers import Finding, lane_name_findings
-from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState, lane_findings
+from helper.contract.lane_policy import lane_findings
+from helper.contract.lanes import LanesFile, RunnerLaneMaintainerDesiredState
 
 
 def resolve_lane(

@@ -75,10 +75,6 @@ class GitHubSettings(BaseModel):
     max_wait_per_pass: float = Field(default=600.0, ge=0)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
 
-    def repository_url(self, repository: str) -> str:
-        """The URL `config.sh --url` takes for a repository-level runner."""
-        return f"{self.web_url}/{repository}"
-
     @classmethod
     def from_site(
         cls, site: GitHubSite, environ: Mapping[str, str] | None = None

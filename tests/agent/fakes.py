@@ -361,15 +361,30 @@ def agent_for(
     root.mkdir()
     world = World(root=root, unit_dir=tmp_path / "units")
     declared = declared_in(root, policy_fields, **lane)
-    agent = assemble(
+    agent = fake_agent(world, declared, tmp_path / "audits", clock=clock, progress=progress)
+    return agent, world, declared
+
+
+def fake_agent(
+    world: World,
+    declared: LanesFile,
+    audits: Path,
+    *,
+    helper_lanes: LanesFile | None = None,
+    clock: Callable[[], datetime] = lambda: NOW,
+    progress: Progress = SILENT,
+) -> Reconciler:
+    """The production composition over one fake world (`helper_lanes`: what the helper reads,
+    when it differs from what the agent declares)."""
+    return assemble(
         declared,
         github=FakeGitHub(world),
-        helper=FakeHelper(world, declared),
+        helper=FakeHelper(world, helper_lanes if helper_lanes is not None else declared),
         units=FakeUnits(world),
         host=FakeHost(world),
-        store=FilesystemAuditStore(tmp_path / "audits"),
+        store=FilesystemAuditStore(audits),
         evidence=None,
-        cache_dir=tmp_path / "cache",
+        cache_dir=audits.parent / "cache",
         schedule=MemorySchedule(),
         clock=clock,
         sleep=lambda _s: None,
@@ -377,7 +392,6 @@ def agent_for(
         online_timeout=0.0,
         progress=progress,
     )
-    return agent, world, declared
 
 
 class FakeTime:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import _parser
+from agent.cli_parser import _parser
 from agent.completion import commands, render
 
 REPO = Path(__file__).parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import _parser
+from agent.cli_parser import _parser
 from agent.contracts import Operation, PlanPolicy, RunnerLaneMaintainerDesiredState, Step
 from agent.drain import wait_until_idle
 from agent.reconcile import Reconciler

@@ -7,22 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.audit_store import FilesystemAuditStore
 from agent.contracts import LanesFile, Operation, PlanPolicy
 from agent.orphans import Orphan, find_orphans, removal_lanes
 from agent.status import orphan_section
-from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name
 from helper.contract.errors import UsageError
 from tests.agent.fakes import (
     UID,
     FakeGitHub,
-    FakeHelper,
-    FakeHost,
-    FakeUnits,
-    MemorySchedule,
     World,
     agent_for,
+    fake_agent,
 )
 from tests.planner import factories as f
 
@@ -129,21 +124,7 @@ def test_remove_takes_an_orphan_apart_and_leaves_nothing(
     world, _, after = orphaned
     found = orphans_of(world, after)
     declared = removal_lanes(after, LANE, found, "/etc/launchplane/lanes.toml")
-    agent = assemble(
-        declared,
-        github=FakeGitHub(world),
-        helper=FakeHelper(world, declared),
-        units=FakeUnits(world),
-        host=FakeHost(world),
-        store=FilesystemAuditStore(tmp_path / "a2"),
-        evidence=None,
-        cache_dir=tmp_path / "cache",
-        schedule=MemorySchedule(),
-        clock=lambda: f.NOW,
-        sleep=lambda _s: None,
-        architecture="x64",
-        online_timeout=0.0,
-    )
+    agent = fake_agent(world, declared, tmp_path / "a2")
     record = agent.run(declared.lanes_named(LANE)[0], remove(LANE))
     assert record.status == "removed", record.error
     assert world.runners == {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.cli import EXIT_BLOCKED, EXIT_OK, _exit_for, _pass_exit
+from agent.cli import _exit_for, _pass_exit
+from agent.cli_parser import EXIT_BLOCKED, EXIT_OK
 from tests.agent.fakes import agent_for
 
 

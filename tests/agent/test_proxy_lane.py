@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.audit_store import FilesystemAuditStore
 from agent.contracts import Gate, LanesFile, PlanPolicy, RunnerLaneMaintainerAuditRecord
-from agent.wiring import assemble
 from helper.contract.dropin import dropin_dir_name
 from helper.contract.site import GitHubSite
 from tests.agent.fakes import (
-    NOW,
-    FakeGitHub,
-    FakeHelper,
-    FakeHost,
-    FakeUnits,
-    MemorySchedule,
     World,
     declared_in,
+    fake_agent,
 )
 from tests.planner import factories as f
 
@@ -28,21 +21,7 @@ PROXY = "http://proxy.example:3128"
 def run(
     tmp_path: Path, helper_lanes: LanesFile, agent_lanes: LanesFile, world: World
 ) -> RunnerLaneMaintainerAuditRecord:
-    agent = assemble(
-        agent_lanes,
-        github=FakeGitHub(world),
-        helper=FakeHelper(world, helper_lanes),
-        units=FakeUnits(world),
-        host=FakeHost(world),
-        store=FilesystemAuditStore(tmp_path / "audits"),
-        evidence=None,
-        cache_dir=tmp_path / "cache",
-        schedule=MemorySchedule(),
-        clock=lambda: NOW,
-        sleep=lambda _s: None,
-        architecture="x64",
-        online_timeout=0.0,
-    )
+    agent = fake_agent(world, agent_lanes, tmp_path / "audits", helper_lanes=helper_lanes)
     policy = PlanPolicy(mode="apply", idempotency_key="k", confirmation=f"apply {f.LANE}")
     return agent.run(agent_lanes.lanes[0], policy)
 

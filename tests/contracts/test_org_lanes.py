@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from helper.contract.errors import ConfigError
-from helper.contract.lanes import lane_findings, parse_lanes
+from helper.contract.lane_policy import lane_findings
+from helper.contract.lanes import parse_lanes
 from tests.planner import factories as f
 
 ORG_POLICY = f.POLICY_TOML + 'allowed_organizations = ["acme"]\nallowed_runner_groups = ["build"]\n'

@@ -182,8 +182,7 @@ def test_settings_refuse_plain_http_off_loopback() -> None:
         GitHubSettings(api_url="http://github.example.com/api/v3")
     with pytest.raises(ValueError, match="credentials"):
         GitHubSettings(web_url="https://user:pw@github.com")
-    settings = GitHubSettings(web_url="https://ghes.example")
-    assert settings.repository_url(REPO) == f"https://ghes.example/{REPO}"
+    assert GitHubSettings(web_url="https://ghes.example/").web_url == "https://ghes.example"
 
 
 def test_settings_from_the_environment() -> None:
