@@ -168,10 +168,15 @@ def test_install_on_a_host_as_the_readme_says(host: Sandbox, walk: Walk) -> None
     # The runner registered with the server of the one setting (the helper read it too).
     runner = host.read_file(f"/srv/launchplane/runners/{walk.lane}/.runner").lstrip("\ufeff")
     assert json.loads(runner)["gitHubUrl"] == f"{EMULATOR}/{REPOSITORY}"
-    # The service wrote the record: its journal has the record's line.
+    # The service wrote the record: its journal has the record's line (at the pass's end).
     record = max(completed, key=lambda r: str(r.get("created_at")))
-    journal = host.exec("journalctl", "-q", "-o", "cat", "-u", AGENT).stdout
-    assert f"lane={walk.lane} status=completed record={record['record_id']}" in journal
+    line = f"lane={walk.lane} status=completed record={record['record_id']}"
+    wait_for(
+        lambda: line in host.exec("journalctl", "-q", "-o", "cat", "-u", AGENT).stdout,
+        timeout=60,
+        interval=1,
+        what=f"the agent service's journal line {line!r}",
+    )
 
     # Read its audit: every line of the block, RECORD_ID being the completed record.
     record_id = str(record["record_id"])
