@@ -83,6 +83,10 @@ def save(box: Sandbox, text: str) -> None:
     box.sh(f"umask 022; cat > {LANES}.new && mv {LANES}.new {LANES}", input=text)
 
 
+def journal_of(box: Sandbox, unit: str) -> str:
+    return box.exec("journalctl", "-q", "-o", "cat", "-u", unit).stdout
+
+
 def newest(box: Sandbox, lane: str) -> dict[str, object]:
     return max(
         (r for r in records(box) if r.get("lane_name") == lane),
@@ -168,14 +172,15 @@ def test_install_on_a_host_as_the_readme_says(host: Sandbox, walk: Walk) -> None
     # The runner registered with the server of the one setting (the helper read it too).
     runner = host.read_file(f"/srv/launchplane/runners/{walk.lane}/.runner").lstrip("\ufeff")
     assert json.loads(runner)["gitHubUrl"] == f"{EMULATOR}/{REPOSITORY}"
-    # The service wrote the record: its journal has the record's line (at the pass's end).
+    # The service wrote the record: its journal has the record's line (`--json reconcile`
+    # prints it when the pass ends, after the record file).
     record = max(completed, key=lambda r: str(r.get("created_at")))
-    line = f"lane={walk.lane} status=completed record={record['record_id']}"
+    line = {"lane": walk.lane, "record": record["record_id"], "status": "completed"}
     wait_for(
-        lambda: line in host.exec("journalctl", "-q", "-o", "cat", "-u", AGENT).stdout,
+        lambda: json.dumps(line, sort_keys=True) in journal_of(host, AGENT),
         timeout=60,
         interval=1,
-        what=f"the agent service's journal line {line!r}",
+        what=f"the agent service's journal line {line}",
     )
 
     # Read its audit: every line of the block, RECORD_ID being the completed record.
