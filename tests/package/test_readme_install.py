@@ -213,10 +213,21 @@ def doctor(box: Sandbox) -> tuple[int, set[str], list[dict[str, object]]]:
     return done.returncode, {str(c["code"]) for c in checks if not c["passed"]}, checks
 
 
+def emulator_faults(box: Sandbox, method: str, fault: dict[str, object] | None = None) -> None:
+    """The emulator's fault plan (its private control route): add FAULT, or clear them."""
+    box.python(
+        "import json, sys, urllib.request\n"
+        f"urllib.request.urlopen(urllib.request.Request('{EMULATOR}/_emulator/faults',"
+        f" method='{method}', data=sys.stdin.read().encode() or None,"
+        " headers={'Content-Type': 'application/json'}), timeout=10)\n",
+        input=json.dumps(fault) if fault is not None else "",
+    )
+
+
 def test_doctor_passes_and_names_each_injected_fault(host: Sandbox, walk: Walk) -> None:
     """On the host the walk left (one proven lane, Enterprise Server by the one setting):
-    `doctor` passes, then names a lanes.toml anyone can write, a stopped timer and an orphan
-    (the lane deleted from lanes.toml while it runs)."""
+    `doctor` passes, then names a lanes.toml anyone can write, a stopped timer, a revoked token
+    and an orphan (the lane deleted from lanes.toml while it runs)."""
     assert lane_records(host, walk.lane, "completed"), "needs the walk above"
     code, failed, checks = doctor(host)
     assert (code, failed) == (0, set()), checks
@@ -236,6 +247,15 @@ def test_doctor_passes_and_names_each_injected_fault(host: Sandbox, walk: Walk) 
     finally:
         host.systemctl("start", "launchplane-agent.timer")
     assert (code, failed) == (1, {"unit_inactive"}), checks
+
+    # A revoked token: GitHub (the emulator) answers every REST request 401 Bad credentials.
+    emulator_faults(host, "POST", {"kind": "status", "status": 401, "count": None})
+    try:
+        code, failed, checks = doctor(host)
+    finally:
+        emulator_faults(host, "DELETE")
+    assert code == 1
+    assert "github_auth_failed" in failed, checks
 
     applied = host.read_file(LANES)
     save(host, applied[: applied.index("[[lanes]]")])
