@@ -1,5 +1,6 @@
 """README's "Install on a host" parsed into the steps a newcomer types, with only the README's
-own placeholders substituted (tests/package/test_readme_install.py walks them on the .deb).
+own placeholders substituted (tests/package/test_readme_install.py walks them on the .deb),
+GitHub being the Enterprise Server of README's one `[github] web_url` setting.
 
 Nothing here is a copy of the steps: every command and the lanes.toml come from README.md. A
 README whose section no longer has the shape below fails loudly (ReadmeShapeError), naming
@@ -18,10 +19,13 @@ SECTION = "## Install on a host"
 REPOSITORY_PLACEHOLDER = "owner/repo"  # "allow the repository"
 HOST_PLACEHOLDER = "build-01"  # "this host (`hostname`)"
 RECORD_PLACEHOLDER = "RECORD_ID"  # `audits show RECORD_ID`
-# Leads of optional settings (not every host needs them): their blocks are not walked.
-OPTIONAL = ("GitHub Enterprise Server.", "Behind a proxy.")
+# The lead of the one GitHub Enterprise Server setting (walked against the emulator).
+ENTERPRISE = "GitHub Enterprise Server."
+# Leads of optional settings (not every host needs them): not among the steps below.
+OPTIONAL = (ENTERPRISE, "Behind a proxy.")
 _FENCE = re.compile(r"^( *)```(\w+)\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
 _LEAD = re.compile(r"^\*\*([^*]+)\*\*", re.MULTILINE)
+_WEB_URL = re.compile(r'^web_url = "(https://[^"/]+)"', re.MULTILINE)
 
 
 class ReadmeShapeError(AssertionError):
@@ -39,6 +43,13 @@ class Walk:
     audit: tuple[str, ...]
     restart: tuple[str, ...]
     remove: tuple[str, ...]
+    enterprise: str  # README's `[github]` block for a GitHub Enterprise Server
+    enterprise_url: str  # the example server's web URL in it
+
+    def on_server(self, lanes_toml: str, web_url: str) -> str:
+        """LANES_TOML with README's GitHub Enterprise Server block first, its example server
+        replaced by WEB_URL (the block's one setting; nothing else is added)."""
+        return self.enterprise.replace(self.enterprise_url, web_url) + "\n\n" + lanes_toml
 
     def applied(self) -> str:
         """The lanes.toml after "set `apply = true` and save again"."""
@@ -113,7 +124,16 @@ def parse(readme: str, *, repository: str, host: str) -> Walk:
     lane = re.findall(r'^lane_name = "([^"]+)"$', lanes_toml, re.MULTILINE)
     if len(lane) != 1:
         raise ReadmeShapeError(f"expected one lane in the README's lanes.toml, found {lane}")
+    enterprise = found.get((ENTERPRISE, "toml"), [])
+    servers = _WEB_URL.findall(enterprise[0]) if len(enterprise) == 1 else []
+    if len(servers) != 1 or not enterprise[0].startswith("[github]\n"):
+        raise ReadmeShapeError(
+            f'expected one `[github]` block with one `web_url = "https://..."` after'
+            f" **{ENTERPRISE}**, found {enterprise}"
+        )
     return Walk(
+        enterprise=enterprise[0],
+        enterprise_url=servers[0],
         install=tuple(as_root(c) for c in on_host),
         credential=as_root(credential),
         lanes_toml=lanes_toml,

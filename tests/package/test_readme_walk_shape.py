@@ -5,6 +5,7 @@ walked halfway."""
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 
@@ -37,6 +38,14 @@ def test_the_readme_parses_into_one_host_walk() -> None:
     assert all(walk.lane in c for c in (*walk.restart, *walk.remove))
 
 
+def test_the_enterprise_server_block_is_the_only_github_setting_walked() -> None:
+    walk = parse(readme(), repository=REPOSITORY, host=HOST)
+    declared = tomllib.loads(walk.on_server(walk.lanes_toml, "http://127.0.0.1"))
+    assert declared["github"] == {"web_url": "http://127.0.0.1"}
+    assert "github_web_url" not in declared["policy"]
+    assert walk.enterprise_url not in walk.on_server(walk.lanes_toml, "http://127.0.0.1")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "complaint"),
     [
@@ -46,6 +55,7 @@ def test_the_readme_parses_into_one_host_walk() -> None:
         ("# on the host", "# on the target", "on the host"),
         ('lane_name = "repo-build-01"\n', "", "one lane"),
         ("owner/repo", "OWNER/REPO", "'owner/repo'"),
+        ('web_url = "https://ghes.example"', 'api_url = "https://ghes.example"', "`[github]`"),
     ],
 )
 def test_a_readme_that_drifted_fails_loudly(old: str, new: str, complaint: str) -> None:
