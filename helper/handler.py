@@ -26,6 +26,7 @@ from helper.auditlog import AuditLog, redact_entry
 from helper.config import HelperConfig
 from helper.contract.errors import ConfigError, HelperError, InternalError, LaneRefused
 from helper.contract.identifiers import Finding
+from helper.contract.lanes import LanesFile
 from helper.contract.logs import get_logger
 from helper.contract.protocol import Request, Response, decode_request, error_body, redact_response
 from helper.contract.redact import REDACTOR, Redactor
@@ -96,9 +97,12 @@ class Handler:
         """The uids of policy.agent_user and policy.operator_users, read fresh; nobody when
         lanes.toml is bad, and no agent when its user does not exist (root is always served)."""
         try:
-            policy = self.lanes.load().policy
+            return self._identities_in(self.lanes.load())
         except ConfigError:
             return Identities()
+
+    def _identities_in(self, declared: LanesFile) -> Identities:
+        policy = declared.policy
         agent = self.users.lookup(policy.agent_user)
         operators = (self.users.lookup(name) for name in policy.operator_users)
         return Identities(
@@ -176,15 +180,19 @@ class Handler:
         entry: dict[str, Any],
         redactor: Redactor,
     ) -> tuple[Request, dict[str, Any]]:
-        ids = self.identities()
+        loaded: LanesFile | ConfigError  # read once: who may connect, then what is declared
+        try:
+            loaded = self.lanes.load()
+        except ConfigError as exc:
+            loaded = exc
+        ids = Identities() if isinstance(loaded, ConfigError) else self._identities_in(loaded)
         check_connect(peer.uid, ids)  # before a single byte of the frame is read
         request = decode_request(await read_payload(), redactor)
         entry.update(verb=request.verb, lane=request.lane, dry_run=request.dry_run)
         authorize(peer.uid, request.verb, ids, dry_run=request.dry_run)
-        try:
-            declared = self.lanes.load()
-        except ConfigError as exc:
-            raise _config_refusal(exc) from None
+        if isinstance(loaded, ConfigError):
+            raise _config_refusal(loaded) from None
+        declared = loaded
         declared = with_orphan(
             declared,
             request.verb,
