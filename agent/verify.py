@@ -110,6 +110,7 @@ class Verifier:
     stability_window: float = 2 * 2.0  # two poll rounds (docs/runner-lane-baseline.md)
     first_poll: float = FIRST_POLL
     progress: Progress = SILENT
+    journal_settle: tuple[float, ...] = (1.0, 2.0, 3.0)  # re-reads while the journal is silent
 
     def wait_online(
         self, desired: RunnerLaneMaintainerDesiredState, spent: OnlineWait | None = None
@@ -160,7 +161,7 @@ class Verifier:
         )
         self.sleep(self.stability_window)  # the injected sleep: fake time in pure tests
         started = time.monotonic()
-        post = self.observe_one(desired)
+        post = self.settled(desired, self.observe_one(desired))
         timings = (
             ("wait_online", waited),
             ("observe_post_and_baseline", observed_first),
@@ -191,8 +192,31 @@ class Verifier:
         """Whether a stored proof still holds on a fresh observation: the first gate that
         fails now, or None. A stored `completed` is never answered without this."""
         # `now` as its own earlier sample: no window, but the listener's journal is checked
+        now = self.settled(desired, now)
         gates = self._gates(desired, now, {"observed_by": "replay check"}, now)
         return next((g for g in gates if not g.passed), None)
+
+    def settled(
+        self, desired: RunnerLaneMaintainerDesiredState, observed: RunnerLaneMaintainerObservedState
+    ) -> RunnerLaneMaintainerObservedState:
+        """`observed`, or a bounded number of fresh observations while the active unit's journal
+        is readable but says nothing yet (neither "Listening" nor a conflict): journald may
+        write the listener's line after our read. Never a pass by itself: the gates still
+        judge the last observation, and a journal that stays silent stays `session_unproven`."""
+        for wait in self.journal_settle:
+            log = observed.unit.listener_log
+            silent = (
+                observed.unit.active_state == "active"
+                and log is not None
+                and log.unreadable is None
+                and not log.listening
+                and not log.session_conflicts
+            )
+            if not silent:
+                break
+            self.sleep(wait)
+            observed = self.observe_one(desired)
+        return observed
 
     def _gates(
         self,

@@ -218,3 +218,52 @@ def test_a_gate_that_failed_on_the_first_sample_fails_the_verdict() -> None:
     assert verdict.status == "failed"
     assert verdict.failed_gate is Gate.PROCESS_USER
     assert "first sample" in (verdict.error or "")
+
+
+def test_a_silent_listener_journal_is_read_again_a_bounded_number_of_times(
+    tmp_path: Path,
+) -> None:
+    """journald may write the listener's "Listening" line after the agent's read: a readable
+    but silent journal is observed again (1, 2, 3 s), a line that arrives settles it, and one
+    that never does stays silent (the gate then says session_unproven)."""
+    from agent.contracts import ListenerLog, RunnerLaneMaintainerObservedState
+
+    agent, _, declared = agent_for(tmp_path)
+    silent = f.observed(unit=f.unit(listener_log=ListenerLog()))
+    heard = f.observed(unit=f.unit(listener_log=ListenerLog(listening=True)))
+    for answers, slept, last in (
+        ([heard], [1.0], heard),
+        ([silent, silent, silent], [1.0, 2.0, 3.0], silent),
+    ):
+        queue = list(answers)
+        time = FakeTime()
+
+        def observe_one(_desired: Any, q: list[RunnerLaneMaintainerObservedState] = queue) -> Any:
+            return q.pop(0)
+
+        verifier = Verifier(
+            declared=declared,
+            github=NeverOnline(),  # type: ignore[arg-type]
+            observe_one=observe_one,
+            clock=time.clock,
+            sleep=time.sleep,
+            online_timeout=0.0,
+            poll_interval=2.0,
+        )
+        assert verifier.settled(declared.lanes[0], silent) == last
+        assert time.slept == slept
+    # a conflict, or a journal that could not be read, is judged at once: no re-read
+    for judged in (ListenerLog(session_conflicts=2), ListenerLog(unreadable="no group")):
+        time = FakeTime()
+        verifier = Verifier(
+            declared=declared,
+            github=NeverOnline(),  # type: ignore[arg-type]
+            observe_one=agent.observer.observe_one,
+            clock=time.clock,
+            sleep=time.sleep,
+            online_timeout=0.0,
+            poll_interval=2.0,
+        )
+        state = f.observed(unit=f.unit(listener_log=judged))
+        assert verifier.settled(declared.lanes[0], state) is state
+        assert time.slept == []
